@@ -1,0 +1,54 @@
+"""c1iam: an asyncio client for Trend Micro Cloud One identity APIs.
+
+Cloud One Accounts and Identity Management (users) and Workload Security / Deep Security
+Manager (administrator roles). The public surface is described in API.md; everything
+importable from here is public, everything in a `_module` is not.
+"""
+
+from ._backoff import RetryPolicy
+from ._errors import (
+    APIError,
+    BadRequest,
+    C1IAMError,
+    Forbidden,
+    InvalidArgument,
+    NotFound,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    ServiceUnavailable,
+    StreamConsumed,
+    TransportError,
+    Unauthorized,
+)
+from ._session import Session
+from ._streams import Page, Stream
+from ._throttle import ThrottleStats
+from .models import AdministratorRole, Criterion, Rights, User
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "APIError",
+    "AdministratorRole",
+    "BadRequest",
+    "C1IAMError",
+    "Criterion",
+    "Forbidden",
+    "InvalidArgument",
+    "NotFound",
+    "Page",
+    "ProtocolError",
+    "RateLimited",
+    "RetryPolicy",
+    "Rights",
+    "ServerError",
+    "ServiceUnavailable",
+    "Session",
+    "Stream",
+    "StreamConsumed",
+    "ThrottleStats",
+    "TransportError",
+    "Unauthorized",
+    "User",
+]

@@ -1,0 +1,190 @@
+"""The one converter between JSON and the models (cattrs).
+
+It owns everything about the wire form of a model, so the models stay plain:
+- names: snake_case attributes to the APIs' camelCase, where an `id` or `ids` word is
+  written `ID`/`IDs` (`role_id` to `roleID`, `computer_ids` to `computerIDs`), with a few
+  fixed exceptions (an administrator role's own ID is `ID`);
+- timestamps: RFC 3339 in both directions, with or without fractions, `Z` or an offset;
+  a timestamp without an offset is read as UTC;
+- unknown keys: ignored when reading, so a field the server adds never breaks a client;
+- the rights tree of a role: kept as the JSON it is, unknown keys included;
+- fields without a value are not written, so a partial model is a partial update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from ._errors import ProtocolError
+from .models.administrator_roles import AdministratorRole, Rights
+from .models.criteria import Criterion
+from .models.users import User, UserChanges
+
+__all__ = ["converter", "structure", "unstructure", "wire_name"]
+
+T = TypeVar("T")
+
+_ACRONYMS: Final = {"id": "ID", "ids": "IDs", "ips": "IPs", "cidrs": "CIDRs", "urn": "URN"}
+
+# Where an API does not follow its own casing rule.
+_EXCEPTIONS: Final[Mapping[type, Mapping[str, str]]] = {
+    AdministratorRole: {"id": "ID"},
+}
+
+# Read-only fields of a model: read, never written (the server rejects or ignores them).
+_READ_ONLY: Final[Mapping[type, frozenset[str]]] = {
+    AdministratorRole: frozenset({"id", "urn", "immutable"}),
+}
+
+
+def wire_name(attribute: str) -> str:
+    """The camelCase wire name of a snake_case attribute (`role_id` -> `roleID`)."""
+    first, *rest = attribute.split("_")
+    return first + "".join(_ACRONYMS.get(word, word.capitalize()) for word in rest)
+
+
+def _parse_timestamp(value: Any, _: type) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"a timestamp must be a string, got {type(value).__name__}")
+    # Python 3.11's fromisoformat reads RFC 3339: `Z`, offsets, any number of fraction digits.
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _format_timestamp(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _strict(expected: type, name: str) -> Callable[[Any, type], Any]:
+    # cattrs' default hooks coerce (`str(5)`, `bool("no")`): a wrong type from the server
+    # would pass as a wrong value. These check instead, and are about twice as fast.
+    def check(value: Any, _: type) -> Any:
+        if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+            return value
+        raise ValueError(f"expected {name}, got {type(value).__name__}")
+
+    return check
+
+
+def _number(value: Any, _: type) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"expected a number, got {type(value).__name__}")
+
+
+def _optional(hook: Callable[[Any, type], T]) -> Callable[[Any, type], T | None]:
+    def optional(value: Any, type_: type) -> T | None:
+        return None if value is None else hook(value, type_)
+
+    return optional
+
+
+def _is(expected: Any) -> Callable[[Any], bool]:
+    def predicate(candidate: Any) -> bool:
+        return bool(candidate == expected)
+
+    return predicate
+
+
+def _keep_tree(value: Any, _: type) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"rights must be a JSON object, got {type(value).__name__}")
+    # A copy, so that a model never shares a mutable tree with a response or a request.
+    return _copy_tree(value)
+
+
+def _copy_tree(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(item) for item in value]
+    return value
+
+
+def _register_model(converter: cattrs.Converter, cls: type) -> None:
+    exceptions = _EXCEPTIONS.get(cls, {})
+    read_only = _READ_ONLY.get(cls, frozenset())
+    names = {
+        field.name: exceptions.get(field.name, wire_name(field.name)) for field in attrs.fields(cls)
+    }
+    structure_overrides: dict[str, Any] = {
+        name: override(rename=wire) for name, wire in names.items()
+    }
+    converter.register_structure_hook(
+        cls, make_dict_structure_fn(cls, converter, **structure_overrides)
+    )
+    unstructure_overrides: dict[str, Any] = {
+        name: override(rename=wire, omit=name in read_only) for name, wire in names.items()
+    }
+    unstructure_fields: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+        cls, converter, **unstructure_overrides
+    )
+
+    def unstructure_without_nones(instance: Any) -> dict[str, Any]:
+        return {k: v for k, v in unstructure_fields(instance).items() if v is not None}
+
+    converter.register_unstructure_hook(cls, unstructure_without_nones)
+
+
+def make_converter() -> cattrs.Converter:
+    """A converter that knows every model (see the module docstring)."""
+    converter = cattrs.Converter()
+    scalars: dict[Any, Callable[[Any, type], Any]] = {
+        str: _strict(str, "a string"),
+        bool: _strict(bool, "a boolean"),
+        int: _strict(int, "an integer"),
+        float: _number,
+        datetime: _parse_timestamp,
+    }
+    for type_, hook in scalars.items():
+        converter.register_structure_hook(type_, hook)
+        # `X | None` directly, so generated code calls one function, not cattrs' union logic.
+        converter.register_structure_hook_func(_is(type_ | None), _optional(hook))
+    converter.register_unstructure_hook(datetime, _format_timestamp)
+    converter.register_unstructure_hook(datetime, _format_timestamp)
+    # By predicate: registering a TypedDict as a class breaks cattrs' dispatch of `bool`.
+    converter.register_structure_hook_func(_is(Rights), _keep_tree)
+    converter.register_unstructure_hook_func(_is(Rights), _copy_tree)
+    for cls in (User, UserChanges, AdministratorRole, Criterion):
+        _register_model(converter, cls)
+    return converter
+
+
+converter: Final = make_converter()
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Build a model from JSON, or raise `ProtocolError` saying what did not fit."""
+    try:
+        return converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:
+        detail = (
+            "; ".join(cattrs.transform_error(error))
+            if isinstance(error, cattrs.BaseValidationError)
+            else str(error)
+        )
+        raise ProtocolError(f"cannot read a {cls.__name__}: {detail}") from None
+
+
+def unstructure(instance: Any) -> Any:
+    """The JSON form of a model: wire names, no `None` values, no read-only fields."""
+    return converter.unstructure(instance)
+
+
+def structurer(cls: type[T]) -> Callable[[Any], T]:
+    """`structure` bound to one class, for streams."""
+
+    def structure_one(data: Any) -> T:
+        return structure(data, cls)
+
+    return structure_one

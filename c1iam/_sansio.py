@@ -1,0 +1,256 @@
+"""The protocol core: requests out, responses in. Pure: no I/O, no aiohttp.
+
+A resource describes what it wants as a `Call` (which API, method, path, query, JSON
+body). `build_request` turns it into a `Request` (absolute URL, headers, encoded body)
+for the transport; `read_response` turns the transport's `Response` into parsed JSON or
+the right `APIError`. `parse_retry_after` reads both forms of RFC 9110's `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+from urllib.parse import quote
+
+import attrs
+
+from ._auth import auth_headers
+from ._config import Settings
+from ._errors import APIError, InvalidArgument, ProtocolError, error_class_for_status
+
+__all__ = [
+    "Api",
+    "Call",
+    "Request",
+    "Response",
+    "build_request",
+    "error_from_response",
+    "expect_object",
+    "parse_retry_after",
+    "path",
+    "read_response",
+]
+
+
+class Api(enum.Enum):
+    """Which of the two services a call goes to."""
+
+    ACCOUNTS = "accounts"  # Cloud One Accounts and Identity Management
+    WORKLOAD = "workload"  # Workload Security / Deep Security Manager
+
+
+def path(*segments: str) -> str:
+    """Join URL path segments, percent-encoding each one (a `/` inside a segment included)."""
+    return "".join("/" + quote(segment, safe="") for segment in segments)
+
+
+@attrs.frozen(kw_only=True)
+class Call:
+    """What a resource asks for, before URLs and credentials are known.
+
+    `idempotent` is False only for creates: a create is never sent twice after an
+    ambiguous failure (API.md, "Throttling").
+    """
+
+    api: Api
+    method: str
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    idempotent: bool = True
+
+    def describe(self) -> str:
+        """`METHOD /path` for log lines and error messages (never the query: it holds cursors)."""
+        return f"{self.method} {self.path}"
+
+
+@attrs.frozen(kw_only=True)
+class Request:
+    """A request ready for the transport. Its headers carry the key: kept out of repr."""
+
+    method: str
+    url: str
+    params: tuple[tuple[str, str], ...]
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes | None
+    idempotent: bool
+    description: str
+
+
+@attrs.frozen(kw_only=True)
+class Response:
+    """What the transport got back: status, headers (case-insensitive mapping), raw body."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+_JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def build_request(call: Call, settings: Settings) -> Request:
+    """Resolve a call against a session's settings: base URL, auth and version headers."""
+    if call.api is Api.ACCOUNTS:
+        if settings.legacy_auth:
+            # A legacy `api-secret-key` is a Workload Security credential: IAM cannot take it.
+            raise InvalidArgument(
+                "this session uses legacy_auth (a Workload Security api-secret-key); "
+                "the Accounts and Identity Management API needs a Cloud One API key"
+            )
+        base = settings.accounts_url
+        headers = dict(auth_headers(settings.api_key, legacy=False))
+    else:
+        base = settings.workload_url
+        headers = dict(auth_headers(settings.api_key, legacy=settings.legacy_auth))
+    headers["Accept"] = "application/json"
+    body: bytes | None = None
+    if call.json is not None:
+        body = _JSON_ENCODER.encode(call.json).encode()
+        # Only requests with a body say what it is (reference page, section 2).
+        headers["Content-Type"] = "application/json"
+    return Request(
+        method=call.method,
+        url=base + call.path,
+        params=call.params,
+        headers=headers,
+        body=body,
+        idempotent=call.idempotent,
+        description=call.describe(),
+    )
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        # Plain dicts (in tests, say) are case-sensitive; HTTP header names are not.
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value
+
+
+def parse_retry_after(
+    value: str | None, *, now: float, response_date: str | None = None
+) -> float | None:
+    """Seconds to wait from a `Retry-After` value, or `None` if absent or unreadable.
+
+    Delta-seconds ("120", decimals tolerated) or an HTTP-date (RFC 9110 section 10.2.3).
+    An HTTP-date is measured against the response's own `Date` header when there is one,
+    so that a skewed local clock does not matter; otherwise against `now` (POSIX seconds).
+    A date in the past means "now": 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if seconds != seconds or seconds in (float("inf"), float("-inf")):
+            return None
+        return max(0.0, seconds)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None  # RFC 9110 dates are GMT; anything else is not one.
+    reference = now
+    if response_date is not None:
+        try:
+            server_now = parsedate_to_datetime(response_date)
+        except (TypeError, ValueError, IndexError):
+            server_now = None
+        if server_now is not None and server_now.tzinfo is not None:
+            reference = server_now.timestamp()
+    return max(0.0, when.timestamp() - reference)
+
+
+_HTML_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_REASONS: Final = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def _readable_message(response: Response) -> tuple[str, Mapping[str, str]]:
+    """The body's `message` (and `fields`), or a readable summary of a body without one."""
+    reason = _REASONS.get(response.status, "HTTP error")
+    if response.body:
+        try:
+            data = json.loads(response.body)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            message = data.get("message")
+            fields = data.get("fields")
+            checked_fields = (
+                {str(k): str(v) for k, v in fields.items()} if isinstance(fields, dict) else {}
+            )
+            if isinstance(message, str) and message:
+                return message, checked_fields
+        # A proxy's HTML error page: its title is the most readable part.
+        text = response.body[:4096].decode("utf-8", "replace")
+        title = _HTML_TITLE.search(text)
+        if title and title.group(1).strip():
+            return f"{reason} ({' '.join(title.group(1).split())[:200]})", {}
+        content_type = _header(response.headers, "Content-Type") or "no content type"
+        return f"{reason} (a {content_type.split(';')[0]} body without a message)", {}
+    return f"{reason} (empty body)", {}
+
+
+def error_from_response(call: Call | str, response: Response, *, now: float) -> APIError:
+    """The `APIError` subclass for an error status, with message, headers and retry-after."""
+    message, fields = _readable_message(response)
+    retry_after = parse_retry_after(
+        _header(response.headers, "Retry-After"),
+        now=now,
+        response_date=_header(response.headers, "Date"),
+    )
+    error = error_class_for_status(response.status)(
+        message,
+        status=response.status,
+        retry_after=retry_after,
+        headers=response.headers,
+        fields=fields,
+    )
+    error.request = call.describe() if isinstance(call, Call) else call
+    return error
+
+
+def read_response(call: Call | str, response: Response, *, now: float) -> Any:
+    """Parsed JSON of a successful answer (`None` for an empty body), else raise `APIError`."""
+    if not 200 <= response.status <= 299:
+        raise error_from_response(call, response, now=now)
+    if not response.body.strip():
+        return None
+    try:
+        return json.loads(response.body)
+    except ValueError:
+        where = call.describe() if isinstance(call, Call) else call
+        raise ProtocolError(
+            f"{where}: status {response.status} with a body that is not JSON"
+        ) from None
+
+
+def expect_object(data: Any, what: str) -> dict[str, Any]:
+    """`data` if it is a JSON object, else a `ProtocolError` naming what was expected."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected {what} as a JSON object, got {type(data).__name__}")
+    return data

@@ -1,0 +1,258 @@
+"""`Session`: one aiohttp session, one throttle and the resource groups that use them."""
+
+from __future__ import annotations
+
+import logging
+import random
+import weakref
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._backoff import RetryPolicy, retry_delay
+from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, Settings
+from ._errors import (
+    APIError,
+    C1IAMError,
+    InvalidArgument,
+    RateLimited,
+    ServiceUnavailable,
+    TransportError,
+)
+from ._sansio import Call, build_request, read_response
+from ._streams import Pager, Stream, _Failure
+from ._throttle import Clock, SystemClock, Throttle, ThrottleStats
+from ._transport import AiohttpTransport, Transport
+from .resources import AdministratorRoles, Users
+
+__all__ = ["Session"]
+
+T = TypeVar("T")
+
+logger = logging.getLogger("c1iam")
+
+
+class Session:
+    """A connection to Cloud One IAM and Workload Security, shared by any number of tasks.
+
+    ```python
+    async with c1iam.Session(api_key, region="us-1") as session:
+        async for user in session.users.list(role_id="read-only"):
+            ...
+    ```
+
+    - `api_key`: a Cloud One API key, or with `legacy_auth=True` a Deep Security
+      `api-secret-key`; default: the environment variable `C1IAM_API_KEY`.
+    - `region` (`C1IAM_REGION`, default "us-1"): picks the default `workload_url`.
+    - `accounts_url`, `workload_url`: base URLs; `http://` only to loopback hosts.
+    - `max_concurrency` (16): requests in flight at once, over every task and stream.
+    - `rate` (None): requests per second at most; None starts unlimited and learns the
+      server's limit from its 429 answers.
+    - `retry` (`RetryPolicy()`): what is retried, how often, how long.
+    - `timeout` (30 s): the longest one attempt may take, connecting and reading included.
+    - `read_ahead` (1): pages a stream fetches ahead of its consumer.
+    - `clock`: time for the throttle and retries; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        region: str | None = None,
+        accounts_url: str | None = None,
+        workload_url: str | None = None,
+        legacy_auth: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        rate: float | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        read_ahead: int = 1,
+        clock: Clock | None = None,
+    ) -> None:
+        self._settings = Settings.resolve(
+            api_key,
+            region=region,
+            accounts_url=accounts_url,
+            workload_url=workload_url,
+            legacy_auth=legacy_auth,
+            max_concurrency=max_concurrency,
+            rate=rate,
+            retry=retry,
+            timeout=timeout,
+        )
+        if isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1:
+            raise InvalidArgument(f"read_ahead must be an int >= 1, got {read_ahead!r}")
+        self._read_ahead = read_ahead
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._random = random.Random()  # noqa: S311 - jitter, not cryptography
+        # Made on first use, inside the running event loop.
+        self._transport: Transport | None = None
+        self._throttle: Throttle | None = None
+        self._streams: weakref.WeakSet[Stream[Any]] = weakref.WeakSet()
+        self._closed = False
+        self.users = Users(self)
+        """Cloud One IAM users."""
+        self.administrator_roles = AdministratorRoles(self)
+        """Workload Security / Deep Security Manager administrator roles."""
+
+    @property
+    def region(self) -> str:
+        """The Cloud One region."""
+        return self._settings.region
+
+    @property
+    def accounts_url(self) -> str:
+        """The IAM base URL."""
+        return self._settings.accounts_url
+
+    @property
+    def workload_url(self) -> str:
+        """The Workload Security / Deep Security Manager base URL."""
+        return self._settings.workload_url
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<c1iam.Session {state} region={self.region!r} "
+            f"accounts_url={self.accounts_url!r} workload_url={self.workload_url!r}>"
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Session:
+        self._started()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop every stream of this session and close its connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for stream in list(self._streams):
+            await stream._close(_Failure(C1IAMError("the session was closed")))
+        if self._throttle is not None:
+            await self._throttle.aclose()
+        if self._transport is not None:
+            await self._transport.aclose()
+
+    def _started(self) -> tuple[Transport, Throttle]:
+        if self._closed:
+            raise C1IAMError("the session is closed")
+        if self._transport is None or self._throttle is None:
+            settings = self._settings
+            self._transport = AiohttpTransport(
+                max_connections=settings.max_concurrency, timeout=settings.timeout
+            )
+            self._throttle = Throttle(
+                max_concurrency=settings.max_concurrency, rate=settings.rate, clock=self._clock
+            )
+        return self._transport, self._throttle
+
+    def stats(self) -> ThrottleStats:
+        """The throttle's state now: rate, in flight, queued, retries, pauses."""
+        _, throttle = self._started()
+        return throttle.stats()
+
+    # -- the request path -------------------------------------------------------------------
+
+    async def _request(self, call: Call) -> Any:
+        """Send `call`: throttle, transport, read; retry as the policy says."""
+        transport, throttle = self._started()
+        request = build_request(call, self._settings)
+        policy = self._settings.retry
+        started = self._clock.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            sent_at = await throttle.acquire()
+            try:
+                response = await transport.send(request)
+            except TransportError as error:
+                failure: C1IAMError = error
+            else:
+                try:
+                    result = read_response(call, response, now=self._clock.time())
+                except APIError as error:
+                    failure = error
+                else:
+                    throttle.on_answered(sent_at, rate_limited=False)
+                    logger.debug(
+                        "%s: %d (attempt %d)", request.description, response.status, attempt
+                    )
+                    return result
+            finally:
+                throttle.release()
+            delay = self._after_failure(throttle, failure, sent_at, policy)
+            wait = retry_delay(
+                policy,
+                failure,
+                attempt=attempt,
+                idempotent=call.idempotent,
+                elapsed=self._clock.monotonic() - started,
+                rng=self._random,
+            )
+            if wait is None:
+                logger.debug(
+                    "%s: giving up after attempt %d: %s", request.description, attempt, failure
+                )
+                raise failure
+            wait = max(wait, delay)
+            throttle.note_retry()
+            logger.debug(
+                "%s: retrying in %.3f s (attempt %d of %d) after %s",
+                request.description,
+                wait,
+                attempt + 1,
+                policy.attempts,
+                _reason(failure),
+            )
+            await self._clock.sleep(wait)
+
+    def _after_failure(
+        self, throttle: Throttle, failure: C1IAMError, sent_at: float, policy: RetryPolicy
+    ) -> float:
+        """Tell the throttle what a failure means for the whole session.
+
+        A 429 cuts the shared rate; a 503, or a `Retry-After` of `pause_threshold` or more,
+        pauses every new request. Returns the pause (0.0 for none).
+        """
+        if isinstance(failure, APIError):
+            throttle.on_answered(sent_at, rate_limited=isinstance(failure, RateLimited))
+        if not isinstance(failure, RateLimited | ServiceUnavailable) or policy.fail_fast:
+            return 0.0
+        retry_after = failure.retry_after
+        if isinstance(failure, ServiceUnavailable) or (
+            retry_after is not None and retry_after >= policy.pause_threshold
+        ):
+            pause = retry_after if retry_after is not None else policy.backoff_base
+            pause = min(pause, policy.max_wait)
+            throttle.pause(pause)
+            logger.debug("pausing every request for %.3f s after %s", pause, _reason(failure))
+            return pause
+        return 0.0
+
+    def _stream(self, pager: Pager, decode: Callable[[Any], T]) -> Stream[T]:
+        if self._closed:
+            raise C1IAMError("the session is closed")
+        stream = Stream(
+            pager=pager, fetch=self._request, decode=decode, read_ahead=self._read_ahead
+        )
+        self._streams.add(stream)
+        return stream
+
+
+def _reason(failure: C1IAMError) -> str:
+    if isinstance(failure, APIError):
+        retry_after = (
+            "" if failure.retry_after is None else f", Retry-After {failure.retry_after:g} s"
+        )
+        return f"{failure.status} {type(failure).__name__}{retry_after}"
+    return type(failure).__name__

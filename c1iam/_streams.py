@@ -1,0 +1,422 @@
+"""Streams: async iterators that follow a listing to its end.
+
+Two parts:
+- **pagers** (pure): given the last answer, what is the next request, and where would a
+  resumed listing start? `CursorPager` follows IAM's opaque `next`; `IdPager` pages the
+  Deep Security search by ID (`idTest greater-than <last ID>`, `sortByObjectID`), as
+  Trend Micro's own samples do.
+- **`Stream`**: runs a pager in a background task that reads ahead of the consumer
+  through a bounded buffer (`read_ahead` pages, 1 by default), so page N+1 is on its way
+  while the caller works on page N, and a slow consumer never makes memory grow. Closing
+  the stream, breaking out of `async for`, or cancelling the consuming task cancels the
+  fetch in flight, which releases its connection.
+
+A pager never loops: a repeated cursor, or IDs that do not strictly increase, are a
+`ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, Final, Generic, Protocol, TypeVar
+
+import attrs
+
+from ._errors import InvalidArgument, ProtocolError, StreamConsumed
+from ._sansio import Api, Call, expect_object
+
+__all__ = [
+    "CursorPager",
+    "IdPager",
+    "Page",
+    "PageStep",
+    "Pager",
+    "Stream",
+    "check_max_items",
+    "check_page_size",
+]
+
+T = TypeVar("T")
+
+# IAM: "limit 0 means the default, 25" (reference page, section 1).
+IAM_DEFAULT_PAGE_SIZE: Final = 25
+# Deep Security: a search returns at most `maxItems` (default 5000); a page of 1000 keeps
+# each answer a few hundred kilobytes.
+SEARCH_DEFAULT_PAGE_SIZE: Final = 1000
+_INT32_MAX: Final = 2**31 - 1
+
+
+def check_page_size(page_size: int | None) -> int | None:
+    """`page_size` if it is a positive int (or None), else `InvalidArgument`."""
+    if page_size is None:
+        return None
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise InvalidArgument(f"page_size must be an int >= 1, got {page_size!r}")
+    if page_size > _INT32_MAX:
+        raise InvalidArgument(f"page_size must fit an int32, got {page_size!r}")
+    return page_size
+
+
+def check_max_items(max_items: int | None) -> int | None:
+    """`max_items` if it is a positive int (or None), else `InvalidArgument`."""
+    if max_items is None:
+        return None
+    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
+        raise InvalidArgument(f"max_items must be an int >= 1, got {max_items!r}")
+    return max_items
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a listing.
+
+    `cursor` resumes the listing right after this page (pass it as `cursor=`), also in
+    another process: it is a plain string. It is `None` on the last page.
+    """
+
+    items: list[T]
+    cursor: str | None
+
+
+@attrs.frozen
+class PageStep:
+    """What a pager made of one answer.
+
+    `items`: the raw JSON objects. `cursor`: resumes after them (`None`: the listing is
+    known to end here). `provisional`: whether the cursor might turn out to be the end
+    once the next answer is known (ID paging cannot tell a last full page from a middle
+    one); the stream then holds the page back until it knows.
+    """
+
+    items: list[dict[str, Any]]
+    cursor: str | None
+    provisional: bool = False
+
+
+class Pager(Protocol):
+    """The pure core of a stream: the next request, and what an answer means."""
+
+    def next_call(self) -> Call | None:
+        """The request for the next page, or `None` when the stream is done."""
+        ...
+
+    def feed(self, data: Any) -> PageStep:
+        """Digest the answer to the last `next_call()`."""
+        ...
+
+
+def _items_of(data: Any, key: str) -> list[dict[str, Any]]:
+    body = expect_object(data, "a page")
+    items = body.get(key)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ProtocolError(f"expected a page with a list of objects under {key!r}")
+    return items
+
+
+class CursorPager:
+    """IAM paging: `limit` and the opaque `cursor`, following `next` until it is absent.
+
+    `next` absent, null or "" ends the listing; an empty page with a `next` is followed.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        items_key: str,
+        filters: Sequence[tuple[str, str]] = (),
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> None:
+        if cursor is not None and (not isinstance(cursor, str) or not cursor):
+            raise InvalidArgument(
+                f"cursor must be a non-empty str from Page.cursor, got {cursor!r}"
+            )
+        self._path = path
+        self._items_key = items_key
+        self._filters = tuple(filters)
+        self._page_size = check_page_size(page_size) or IAM_DEFAULT_PAGE_SIZE
+        self._remaining = check_max_items(max_items)
+        self._cursor = cursor
+        self._seen_cursors: set[str] = set() if cursor is None else {cursor}
+        self._done = False
+
+    def next_call(self) -> Call | None:
+        """`GET <path>?limit=..&cursor=..`, or `None` when done."""
+        if self._done:
+            return None
+        limit = (
+            self._page_size if self._remaining is None else min(self._page_size, self._remaining)
+        )
+        params = [*self._filters, ("limit", str(limit))]
+        if self._cursor is not None:
+            params.append(("cursor", self._cursor))
+        return Call(api=Api.ACCOUNTS, method="GET", path=self._path, params=tuple(params))
+
+    def feed(self, data: Any) -> PageStep:
+        """Read `{"next": ..., "<items>": [...]}`."""
+        items = _items_of(data, self._items_key)
+        following = data.get("next")
+        if following is not None and not isinstance(following, str):
+            raise ProtocolError(f"expected 'next' to be a string, got {type(following).__name__}")
+        if self._remaining is not None:
+            # We asked for at most `remaining`; a server that sends more is cut short, and
+            # the cursor it gave still resumes after the page it sent.
+            items = items[: self._remaining]
+            self._remaining -= len(items)
+        if not following:
+            self._done = True
+            return PageStep(items, None)
+        if following in self._seen_cursors:
+            raise ProtocolError("the server repeated a page cursor: the listing would never end")
+        self._seen_cursors.add(following)
+        self._cursor = following
+        if self._remaining == 0:
+            self._done = True
+        return PageStep(items, following)
+
+
+class IdPager:
+    """Deep Security search paging: the caller's criteria ANDed with `ID > last ID`.
+
+    The end is an empty page, never a short one: a server may cap `maxItems` below the
+    page size asked for, and a short page then says nothing about the end.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        items_key: str,
+        criteria: Sequence[dict[str, Any]] = (),
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> None:
+        self._path = path
+        self._items_key = items_key
+        self._criteria = list(criteria)
+        self._page_size = check_page_size(page_size) or SEARCH_DEFAULT_PAGE_SIZE
+        self._remaining = check_max_items(max_items)
+        self._last_id = self.parse_cursor(cursor)
+        self._done = False
+
+    @staticmethod
+    def parse_cursor(cursor: str | None) -> int:
+        """The last ID seen, from a `Page.cursor` (0 to start)."""
+        if cursor is None:
+            return 0
+        if not isinstance(cursor, str) or not cursor.isdigit() or not cursor.isascii():
+            raise InvalidArgument(f"cursor must be a Page.cursor of this search, got {cursor!r}")
+        return int(cursor)
+
+    def next_call(self) -> Call | None:
+        """`POST <path>` with the search filter of the next page, or `None` when done."""
+        if self._done:
+            return None
+        limit = (
+            self._page_size if self._remaining is None else min(self._page_size, self._remaining)
+        )
+        body = {
+            "maxItems": limit,
+            "searchCriteria": [
+                *self._criteria,
+                {"idTest": "greater-than", "idValue": self._last_id},
+            ],
+            "sortByObjectID": True,
+        }
+        return Call(api=Api.WORKLOAD, method="POST", path=self._path, json=body)
+
+    def feed(self, data: Any) -> PageStep:
+        """Read `{"<items>": [...]}` and check that IDs strictly increase."""
+        items = _items_of(data, self._items_key)
+        if self._remaining is not None:
+            items = items[: self._remaining]
+            self._remaining -= len(items)
+        previous = self._last_id
+        for item in items:
+            item_id = item.get("ID")
+            if isinstance(item_id, bool) or not isinstance(item_id, int):
+                raise ProtocolError(f"a search result without an integer ID: {item_id!r}")
+            if item_id <= previous:
+                raise ProtocolError(
+                    f"search results out of ID order ({item_id} after {previous}): "
+                    "paging by ID would repeat or skip objects"
+                )
+            previous = item_id
+        self._last_id = previous
+        if not items:
+            self._done = True
+            return PageStep(items, None)
+        if self._remaining == 0:
+            self._done = True
+            return PageStep(items, str(previous))
+        return PageStep(items, str(previous), provisional=True)
+
+
+class _Failure:
+    """An exception carried from the fetching task to the consumer."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END: Final = object()
+
+
+class Stream(Generic[T]):
+    """An async iterator over every item of a listing, following its cursor.
+
+    Returned at once by list and search calls (no `await`); nothing is sent until it is
+    iterated. `async for item in stream` yields items; `stream.pages()` yields `Page`s.
+    A stream is single-use. Use it as `async with` (or call `aclose()`) to stop it early
+    and deterministically; breaking out of `async for` stops it too, a moment later.
+    """
+
+    def __init__(
+        self,
+        *,
+        pager: Pager,
+        fetch: Callable[[Call], Awaitable[Any]],
+        decode: Callable[[Any], T],
+        read_ahead: int = 1,
+    ) -> None:
+        self._pager = pager
+        self._fetch = fetch
+        self._decode = decode
+        self._read_ahead = read_ahead
+        self._started = False
+        self._producer: asyncio.Task[None] | None = None
+        self._buffer: asyncio.Queue[Any] | None = None
+        self._iterator: AsyncIterator[Any] | None = None
+
+    # -- public surface -----------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        self._iterator = self._items()
+        return self._iterator
+
+    def pages(self) -> AsyncIterator[Page[T]]:
+        """The listing page by page; each `Page.cursor` resumes right after it."""
+        self._iterator = self._pages()
+        return self._iterator
+
+    async def collect(self) -> list[T]:
+        """Every item in a list (mind the memory: prefer `async for` for large listings)."""
+        return [item async for item in self]
+
+    async def aclose(self) -> None:
+        """Stop: cancel the fetch in flight and release its connection. Idempotent."""
+        await self._close(_END)
+
+    async def _close(self, last_word: object) -> None:
+        """Stop the fetching task; a consumer waiting for a page gets `last_word`."""
+        self._started = True  # a closed stream cannot be started any more
+        await self._stop_producer()
+        if self._buffer is not None:
+            self._buffer.put_nowait(last_word)
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None and hasattr(iterator, "aclose"):
+            # Fails only if another task is inside the iterator right now: it will find
+            # `last_word` in the buffer and finish by itself.
+            with contextlib.suppress(RuntimeError):
+                await iterator.aclose()
+
+    async def __aenter__(self) -> Stream[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = (
+            "running"
+            if self._producer is not None and not self._producer.done()
+            else ("used" if self._started else "new")
+        )
+        return f"<c1iam.Stream {state}>"
+
+    # -- machinery ------------------------------------------------------------------------
+
+    async def _items(self) -> AsyncGenerator[T, None]:
+        async with contextlib.aclosing(self._pages()) as pages:
+            async for page in pages:
+                for item in page.items:
+                    yield item
+
+    async def _pages(self) -> AsyncGenerator[Page[T], None]:
+        if self._started:
+            raise StreamConsumed("this stream was already iterated: streams are single-use")
+        self._started = True
+        buffer: asyncio.Queue[Any] = asyncio.Queue()
+        self._buffer = buffer
+        credits = asyncio.Semaphore(self._read_ahead)
+        self._producer = asyncio.get_running_loop().create_task(self._produce(buffer, credits))
+        try:
+            while True:
+                entry = await buffer.get()
+                credits.release()
+                if entry is _END:
+                    return
+                if isinstance(entry, _Failure):
+                    raise entry.error
+                yield entry
+        finally:
+            await self._stop_producer()
+
+    async def _stop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None and not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+
+    async def _produce(self, buffer: asyncio.Queue[Any], credits: asyncio.Semaphore) -> None:
+        """Fetch pages ahead of the consumer: at most `read_ahead` fetched and unread.
+
+        A provisional page is held back (it does not use a credit) until the next answer
+        tells whether it was the last.
+        """
+        held: Page[T] | None = None
+        try:
+            while (call := self._pager.next_call()) is not None:
+                if held is None:
+                    await credits.acquire()
+                step = self._pager.feed(await self._fetch(call))
+                page = Page([self._decode(item) for item in step.items], step.cursor)
+                if held is not None:
+                    if not page.items and page.cursor is None:
+                        # The empty answer proves the held page was the last one.
+                        page = Page(held.items, None)
+                        held = None
+                    else:
+                        buffer.put_nowait(held)
+                        held = None
+                        await credits.acquire()
+                if step.provisional:
+                    held = page
+                elif page.items or page.cursor is None:
+                    buffer.put_nowait(page)
+                else:
+                    credits.release()  # an empty page in the middle: followed, not shown
+            if held is not None:
+                buffer.put_nowait(held)
+            buffer.put_nowait(_END)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if held is not None:
+                # Its items were read: deliver them (their cursor resumes after them).
+                buffer.put_nowait(held)
+            buffer.put_nowait(_Failure(error))
