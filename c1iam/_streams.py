@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, Generic, Protocol, TypeVar
@@ -294,18 +295,22 @@ class Stream(Generic[T]):
         self._started = False
         self._producer: asyncio.Task[None] | None = None
         self._buffer: asyncio.Queue[Any] | None = None
-        self._iterator: AsyncIterator[Any] | None = None
+        # Weak: breaking out of `async for` drops the last strong reference to the
+        # generator, and the event loop's finalizer then closes it (stopping the fetch).
+        self._iterator: weakref.ref[AsyncGenerator[Any, None]] | None = None
 
     # -- public surface -----------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[T]:
-        self._iterator = self._items()
-        return self._iterator
+        iterator = self._items()
+        self._iterator = weakref.ref(iterator)
+        return iterator
 
     def pages(self) -> AsyncIterator[Page[T]]:
         """The listing page by page; each `Page.cursor` resumes right after it."""
-        self._iterator = self._pages()
-        return self._iterator
+        iterator = self._pages()
+        self._iterator = weakref.ref(iterator)
+        return iterator
 
     async def collect(self) -> list[T]:
         """Every item in a list (mind the memory: prefer `async for` for large listings)."""
@@ -321,8 +326,9 @@ class Stream(Generic[T]):
         await self._stop_producer()
         if self._buffer is not None:
             self._buffer.put_nowait(last_word)
-        iterator, self._iterator = self._iterator, None
-        if iterator is not None and hasattr(iterator, "aclose"):
+        reference, self._iterator = self._iterator, None
+        iterator = reference() if reference is not None else None
+        if iterator is not None:
             # Fails only if another task is inside the iterator right now: it will find
             # `last_word` in the buffer and finish by itself.
             with contextlib.suppress(RuntimeError):

@@ -50,6 +50,7 @@ MIN_RATE: Final = 0.5
 MAX_GROWTH_OVER_SENT: Final = 2.0
 # The window over which sent and accepted rates are measured, in seconds.
 MEASURE_WINDOW: Final = 1.0
+_TOKEN_EPSILON: Final = 1e-9
 
 
 class Clock(Protocol):
@@ -99,7 +100,9 @@ class TokenBucket:
     def delay(self, now: float) -> float:
         """Seconds until a token is available (0.0 when one is)."""
         self._refill(now)
-        if self.rate is None or self.tokens >= 1.0:
+        # With a tolerance: after sleeping exactly the delay asked, floating point can
+        # leave 0.9999999999999998 tokens, and the caller would spin on a 1e-16 s wait.
+        if self.rate is None or self.tokens >= 1.0 - _TOKEN_EPSILON:
             return 0.0
         return (1.0 - self.tokens) / self.rate
 
@@ -155,15 +158,14 @@ class CubicRate:
     """
 
     ceiling: float | None
-    rate: float | None = attrs.field(default=None)
+    rate: float | None = attrs.field(
+        default=attrs.Factory(lambda self: self.ceiling, takes_self=True)
+    )
     last_max: float = 0.0
     last_cut: float | None = None
     _k: float = 0.0
     _sent: _RateMeter = attrs.field(factory=_RateMeter)
     _accepted: _RateMeter = attrs.field(factory=_RateMeter)
-
-    def __attrs_post_init__(self) -> None:
-        self.rate = self.ceiling
 
     def on_sent(self, now: float) -> None:
         """A request left."""
@@ -273,7 +275,6 @@ class Throttle:
         self._waiters.append(waiter)
         if self._pacer is None or self._pacer.done():
             self._pacer = asyncio.get_running_loop().create_task(self._pace())
-        self._wakeup.set()
         # Cancelling this task cancels the future, and the pacer skips it. A turn granted
         # just as the task was cancelled is wasted: that costs one token, nothing else.
         await waiter

@@ -1,0 +1,395 @@
+"""Streams: the pure pagers (property-tested) and the read-ahead machinery.
+
+The pagers are driven by small pure models of the two servers' paging, so that
+Hypothesis can try thousands of sizes, page sizes, caps and resume points. The `Stream`
+tests give it a plain coroutine as its fetch; tests/test_session.py runs streams over
+HTTP against the fake server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from c1iam import InvalidArgument, Page, ProtocolError, StreamConsumed
+from c1iam._sansio import Call
+from c1iam._streams import CursorPager, IdPager, Pager, Stream
+
+# -- pure models of the two servers' paging -------------------------------------------------
+
+
+def iam_model(ids: list[int], *, cap: int | None) -> Callable[[Call], dict[str, Any]]:
+    """IAM: `limit` (capped), an opaque base64 cursor holding the next index."""
+
+    def answer(call: Call) -> dict[str, Any]:
+        params = dict(call.params)
+        limit = int(params["limit"])
+        limit = min(limit, cap) if cap else limit
+        start = int(base64.b64decode(params["cursor"])) if "cursor" in params else 0
+        page = ids[start : start + limit]
+        body: dict[str, Any] = {"users": [{"id": i} for i in page]}
+        if start + limit < len(ids):
+            body["next"] = base64.b64encode(str(start + limit).encode()).decode()
+        return body
+
+    return answer
+
+
+def search_model(ids: list[int], *, cap: int | None) -> Callable[[Call], dict[str, Any]]:
+    """Deep Security: `ID > idValue`, sorted by ID, at most min(maxItems, cap)."""
+
+    def answer(call: Call) -> dict[str, Any]:
+        body = call.json
+        (id_test,) = [c for c in body["searchCriteria"] if c.get("idTest")]
+        assert id_test["idTest"] == "greater-than"
+        assert body["sortByObjectID"] is True
+        limit = min(body["maxItems"], cap) if cap else body["maxItems"]
+        matching = sorted(i for i in ids if i > id_test["idValue"])
+        return {"roles": [{"ID": i} for i in matching[:limit]]}
+
+    return answer
+
+
+def drive(pager: Pager, server: Callable[[Call], dict[str, Any]]) -> list[tuple[list[int], str | None]]:
+    """Run a pager to its end: the (IDs, cursor) of every step."""
+    steps = []
+    while (call := pager.next_call()) is not None:
+        step = pager.feed(server(call))
+        steps.append(([item.get("id", item.get("ID")) for item in step.items], step.cursor))
+    return steps
+
+
+sizes = st.integers(min_value=0, max_value=120)
+page_sizes = st.integers(min_value=1, max_value=40)
+caps = st.none() | st.integers(min_value=1, max_value=40)
+
+
+@given(total=sizes, page_size=page_sizes, cap=caps)
+def test_cursor_pager_lists_everything_once_in_order(
+    total: int, page_size: int, cap: int | None
+) -> None:
+    ids = list(range(total))
+    steps = drive(
+        CursorPager(path="/users", items_key="users", page_size=page_size), iam_model(ids, cap=cap)
+    )
+    assert [i for items, _ in steps for i in items] == ids
+    assert steps[-1][1] is None
+    assert all(cursor is not None for _, cursor in steps[:-1])
+
+
+@given(total=sizes, page_size=page_sizes, cap=caps, data=st.data())
+def test_cursor_pager_resumes_right_after_any_page(
+    total: int, page_size: int, cap: int | None, data: st.DataObject
+) -> None:
+    ids = list(range(total))
+    server = iam_model(ids, cap=cap)
+    steps = drive(CursorPager(path="/users", items_key="users", page_size=page_size), server)
+    index = data.draw(st.integers(0, len(steps) - 1))
+    seen = [i for items, _ in steps[: index + 1] for i in items]
+    cursor = steps[index][1]
+    rest = (
+        []
+        if cursor is None
+        else drive(
+            CursorPager(path="/users", items_key="users", page_size=page_size, cursor=cursor),
+            server,
+        )
+    )
+    assert seen + [i for items, _ in rest for i in items] == ids
+
+
+@given(total=sizes, page_size=page_sizes, cap=caps, max_items=st.integers(1, 150))
+def test_cursor_pager_stops_at_max_items_with_a_resumable_cursor(
+    total: int, page_size: int, cap: int | None, max_items: int
+) -> None:
+    ids = list(range(total))
+    server = iam_model(ids, cap=cap)
+    steps = drive(
+        CursorPager(path="/users", items_key="users", page_size=page_size, max_items=max_items),
+        server,
+    )
+    listed = [i for items, _ in steps for i in items]
+    assert listed == ids[:max_items]
+    if steps[-1][1] is not None:
+        rest = drive(
+            CursorPager(path="/users", items_key="users", cursor=steps[-1][1]), server
+        )
+        assert listed + [i for items, _ in rest for i in items] == ids
+
+
+@given(
+    ids=st.lists(st.integers(1, 2**31 - 1), unique=True, max_size=120),
+    page_size=page_sizes,
+    cap=caps,
+)
+def test_id_pager_lists_everything_once_in_order_even_when_the_server_caps(
+    ids: list[int], page_size: int, cap: int | None
+) -> None:
+    steps = drive(
+        IdPager(path="/roles/search", items_key="roles", page_size=page_size),
+        search_model(ids, cap=cap),
+    )
+    assert [i for items, _ in steps for i in items] == sorted(ids)
+    # The end is the empty page, never a short one.
+    assert steps[-1] == ([], None)
+
+
+@given(
+    ids=st.lists(st.integers(1, 10_000), unique=True, max_size=80),
+    page_size=page_sizes,
+    data=st.data(),
+)
+def test_id_pager_resumes_from_any_cursor(
+    ids: list[int], page_size: int, data: st.DataObject
+) -> None:
+    server = search_model(ids, cap=None)
+    steps = drive(IdPager(path="/roles/search", items_key="roles", page_size=page_size), server)
+    index = data.draw(st.integers(0, len(steps) - 1))
+    cursor = steps[index][1]
+    seen = [i for items, _ in steps[: index + 1] for i in items]
+    rest = [] if cursor is None else drive(
+        IdPager(path="/roles/search", items_key="roles", cursor=cursor), server
+    )
+    assert seen + [i for items, _ in rest for i in items] == sorted(ids)
+
+
+def test_id_pager_keeps_the_callers_criteria() -> None:
+    criterion = {"fieldName": "name", "stringTest": "equal", "stringValue": "a%"}
+    pager = IdPager(path="/roles/search", items_key="roles", criteria=[criterion])
+    call = pager.next_call()
+    assert call is not None
+    assert call.json["searchCriteria"] == [criterion, {"idTest": "greater-than", "idValue": 0}]
+
+
+def test_repeated_cursor_is_a_protocol_error() -> None:
+    pager = CursorPager(path="/users", items_key="users")
+    pager.feed({"users": [{"id": 1}], "next": "abc"})
+    with pytest.raises(ProtocolError, match="repeated"):
+        pager.feed({"users": [{"id": 2}], "next": "abc"})
+
+
+@pytest.mark.parametrize("next_value", [None, ""])
+def test_null_or_empty_next_ends_the_listing(next_value: str | None) -> None:
+    pager = CursorPager(path="/users", items_key="users")
+    step = pager.feed({"users": [{"id": 1}], "next": next_value})
+    assert step.cursor is None
+    assert pager.next_call() is None
+
+
+def test_empty_page_with_next_is_followed() -> None:
+    pager = CursorPager(path="/users", items_key="users")
+    assert pager.feed({"users": [], "next": "more"}).cursor == "more"
+    call = pager.next_call()
+    assert call is not None and ("cursor", "more") in call.params
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        [{"ID": 5}, {"ID": 5}],
+        [{"ID": 7}, {"ID": 3}],
+        [{"ID": "7"}],
+        [{"ID": True}],
+        [{"name": "no id"}],
+    ],
+)
+def test_ids_that_do_not_strictly_increase_are_a_protocol_error(page: list[dict[str, Any]]) -> None:
+    pager = IdPager(path="/roles/search", items_key="roles")
+    with pytest.raises(ProtocolError):
+        pager.feed({"roles": page})
+
+
+def test_a_page_that_goes_back_below_the_cursor_is_a_protocol_error() -> None:
+    pager = IdPager(path="/roles/search", items_key="roles", cursor="10")
+    with pytest.raises(ProtocolError, match="out of ID order"):
+        pager.feed({"roles": [{"ID": 10}]})
+
+
+@pytest.mark.parametrize("body", [[], {"users": {}}, {"users": [1, 2]}, {"nope": []}, "text"])
+def test_malformed_pages_are_protocol_errors(body: Any) -> None:
+    with pytest.raises(ProtocolError):
+        CursorPager(path="/users", items_key="users").feed(body)
+
+
+@pytest.mark.parametrize(
+    ("pager_class", "kwargs"),
+    [
+        (CursorPager, {"page_size": 0}),
+        (CursorPager, {"page_size": -1}),
+        (CursorPager, {"page_size": True}),
+        (CursorPager, {"max_items": 0}),
+        (CursorPager, {"cursor": ""}),
+        (IdPager, {"page_size": 1.5}),
+        (IdPager, {"cursor": "abc"}),
+        (IdPager, {"cursor": "-1"}),
+        (IdPager, {"cursor": "١٢"}),  # Arabic-Indic digits: isdigit() but not an ID
+    ],
+)
+def test_bad_paging_arguments_are_refused(pager_class: type[Any], kwargs: dict[str, Any]) -> None:
+    with pytest.raises(InvalidArgument):
+        pager_class(path="/x", items_key="x", **kwargs)
+
+
+# -- Stream -----------------------------------------------------------------------------------
+
+
+class Recorder:
+    """A fetch function over a model server that records what it was asked, and can
+    be slowed down or made to fail."""
+
+    def __init__(self, server: Callable[[Call], dict[str, Any]]) -> None:
+        self.server = server
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+        self.fail_on: int | None = None
+        self.in_flight = 0
+
+    async def __call__(self, call: Call) -> Any:
+        self.calls += 1
+        self.in_flight += 1
+        try:
+            if self.gate is not None:
+                await self.gate.wait()
+            await asyncio.sleep(0)
+            if self.fail_on == self.calls:
+                raise ProtocolError("boom")
+            return self.server(call)
+        finally:
+            self.in_flight -= 1
+
+
+def id_stream(ids: list[int], fetch: Recorder, **kwargs: Any) -> Stream[int]:
+    pager = IdPager(path="/roles/search", items_key="roles", **kwargs)
+    return Stream(pager=pager, fetch=fetch, decode=lambda item: int(item["ID"]))
+
+
+def user_stream(fetch: Recorder, **kwargs: Any) -> Stream[int]:
+    pager = CursorPager(path="/users", items_key="users", **kwargs)
+    return Stream(pager=pager, fetch=fetch, decode=lambda item: int(item["id"]))
+
+
+async def test_stream_yields_every_item() -> None:
+    ids = list(range(1, 58))
+    fetch = Recorder(search_model(ids, cap=None))
+    assert [i async for i in id_stream(ids, fetch, page_size=10)] == ids
+
+
+async def test_last_page_has_no_cursor_and_no_empty_tail() -> None:
+    ids = list(range(1, 31))  # an exact multiple of the page size
+    fetch = Recorder(search_model(ids, cap=None))
+    pages = [page async for page in id_stream(ids, fetch, page_size=10).pages()]
+    assert [len(p.items) for p in pages] == [10, 10, 10]
+    assert [p.cursor for p in pages] == ["10", "20", None]
+
+
+async def test_an_empty_listing_is_one_empty_last_page() -> None:
+    fetch = Recorder(search_model([], cap=None))
+    pages = [page async for page in id_stream([], fetch).pages()]
+    assert pages == [Page([], None)]
+
+
+async def test_read_ahead_fetches_at_most_one_page_beyond_the_consumer() -> None:
+    fetch = Recorder(iam_model(list(range(100)), cap=None))
+    stream = user_stream(fetch, page_size=10)
+    pages = stream.pages()
+    first = await pages.__anext__()
+    for _ in range(20):
+        await asyncio.sleep(0)  # give the fetching task every chance to run ahead
+    assert len(first.items) == 10
+    assert fetch.calls == 2  # page 1 consumed, page 2 read ahead, no more
+    await stream.aclose()
+
+
+async def test_breaking_out_cancels_the_fetch_in_flight() -> None:
+    fetch = Recorder(iam_model(list(range(100)), cap=None))
+    stream = user_stream(fetch, page_size=10)
+    async for item in stream:
+        if item == 3:
+            fetch.gate = asyncio.Event()  # the read-ahead fetch now hangs
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert fetch.in_flight == 1
+            break
+    for _ in range(5):
+        await asyncio.sleep(0)  # the event loop's async-generator finalizer runs
+    assert fetch.in_flight == 0
+    assert stream._producer is None
+
+
+async def test_aclose_from_another_task_ends_a_waiting_consumer() -> None:
+    fetch = Recorder(iam_model(list(range(100)), cap=None))
+    fetch.gate = asyncio.Event()
+    stream = user_stream(fetch)
+    consumer = asyncio.create_task(stream.collect())
+    await asyncio.sleep(0)
+    await stream.aclose()
+    assert await asyncio.wait_for(consumer, 1.0) == []
+    assert fetch.in_flight == 0
+
+
+async def test_cancelling_the_consumer_stops_the_fetch() -> None:
+    fetch = Recorder(iam_model(list(range(100)), cap=None))
+    fetch.gate = asyncio.Event()
+    stream = user_stream(fetch)
+    consumer = asyncio.create_task(stream.collect())
+    for _ in range(3):
+        await asyncio.sleep(0)
+    consumer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await consumer
+    assert fetch.in_flight == 0
+
+
+async def test_a_stream_is_single_use() -> None:
+    fetch = Recorder(iam_model([1, 2], cap=None))
+    stream = user_stream(fetch)
+    assert await stream.collect() == [1, 2]
+    with pytest.raises(StreamConsumed):
+        await stream.collect()
+    with pytest.raises(StreamConsumed):
+        [page async for page in stream.pages()]
+
+
+async def test_an_error_surfaces_after_the_pages_read_before_it() -> None:
+    ids = list(range(1, 26))
+    fetch = Recorder(search_model(ids, cap=None))
+    fetch.fail_on = 3
+    seen: list[Page[int]] = []
+    with pytest.raises(ProtocolError, match="boom"):
+        async for page in id_stream(ids, fetch, page_size=10).pages():
+            seen.append(page)
+    # Pages 1 and 2 were read before page 3 failed: both arrive, with cursors to resume.
+    assert [p.items for p in seen] == [list(range(1, 11)), list(range(11, 21))]
+    assert seen[-1].cursor == "20"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(st.integers(1, 5000), unique=True, max_size=60),
+    page_size=page_sizes,
+    cap=caps,
+    read_ahead=st.integers(1, 3),
+)
+def test_stream_pages_resume_exactly(
+    ids: list[int], page_size: int, cap: int | None, read_ahead: int
+) -> None:
+    async def scenario() -> None:
+        fetch = Recorder(search_model(ids, cap=cap))
+        pager = IdPager(path="/roles/search", items_key="roles", page_size=page_size)
+        stream = Stream(pager=pager, fetch=fetch, decode=lambda i: int(i["ID"]), read_ahead=read_ahead)
+        pages = [page async for page in stream.pages()]
+        assert [i for p in pages for i in p.items] == sorted(ids)
+        assert pages[-1].cursor is None
+        for index, page in enumerate(pages[:-1]):
+            assert page.items, "only the last page may be empty"
+            resumed = id_stream(ids, Recorder(search_model(ids, cap=cap)), cursor=page.cursor)
+            expected = [i for p in pages[index + 1 :] for i in p.items]
+            assert [i async for i in resumed] == expected
+
+    asyncio.run(scenario())
