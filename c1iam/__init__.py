@@ -6,6 +6,7 @@ importable from here is public, everything in a `_module` is not.
 """
 
 from ._backoff import RetryPolicy
+from ._bulk import BulkResult
 from ._errors import (
     APIError,
     BadRequest,
@@ -32,6 +33,7 @@ __all__ = [
     "APIError",
     "AdministratorRole",
     "BadRequest",
+    "BulkResult",
     "C1IAMError",
     "Criterion",
     "Forbidden",

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import random
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
 from ._backoff import RetryPolicy, retry_delay
+from ._bulk import BulkResult, run_bulk
 from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, Settings
 from ._errors import (
     APIError,
@@ -28,6 +29,8 @@ from .resources import AdministratorRoles, Users
 __all__ = ["Session"]
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 
 logger = logging.getLogger("c1iam")
 
@@ -155,6 +158,31 @@ class Session:
                 max_concurrency=settings.max_concurrency, rate=settings.rate, clock=self._clock
             )
         return self._transport, self._throttle
+
+    async def bulk(
+        self,
+        function: Callable[[ItemT], Awaitable[ResultT]],
+        items: Iterable[ItemT] | AsyncIterable[ItemT],
+        *,
+        progress: Callable[[int, int | None], object] | None = None,
+    ) -> list[BulkResult[ItemT, ResultT]]:
+        """Run `function(item)` for every item, in parallel within the session's limits.
+
+        Returns one `BulkResult` per item, in input order: its value, or the exception it
+        raised (one failure does not stop the others). `items` may be a stream: it is
+        consumed as the run goes. `progress(done, total)` follows each item.
+
+        ```python
+        results = await session.bulk(
+            lambda user_id: session.users.modify(user_id, state="disabled"), user_ids
+        )
+        failed = [r for r in results if not r.ok]
+        ```
+        """
+        # Twice the slots: a task sleeping before a retry holds no slot, and another
+        # task should be ready to use it.
+        workers = 2 * self._settings.max_concurrency
+        return await run_bulk(function, items, workers=workers, progress=progress)
 
     def stats(self) -> ThrottleStats:
         """The throttle's state now: rate, in flight, queued, retries, pauses."""

@@ -1,0 +1,92 @@
+"""Bulk runs: one call per item, in parallel, one result per item, in input order.
+
+The session's throttle already makes `asyncio.gather` safe; `bulk` adds what an audit
+job wants on top: nothing is lost when some items fail (each failure is kept beside its
+item instead of cancelling the rest), nothing runs twice, memory stays bounded for
+async sources (a stream is consumed as the workers go), and progress can be reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sized
+from typing import Generic, TypeVar
+
+import anyio
+import attrs
+
+__all__ = ["BulkResult", "run_bulk"]
+
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
+
+
+@attrs.frozen
+class BulkResult(Generic[ItemT, ResultT]):
+    """What became of one item: its `value`, or the `error` it raised."""
+
+    item: ItemT
+    value: ResultT | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call succeeded."""
+        return self.error is None
+
+
+async def run_bulk(
+    function: Callable[[ItemT], Awaitable[ResultT]],
+    items: Iterable[ItemT] | AsyncIterable[ItemT],
+    *,
+    workers: int,
+    progress: Callable[[int, int | None], object] | None = None,
+) -> list[BulkResult[ItemT, ResultT]]:
+    """Call `function(item)` for every item with `workers` tasks; results in input order.
+
+    `progress(done, total)` is called after each item (`total` is `None` for a source
+    without a length). An exception that is not an `Exception` (cancellation, Ctrl-C)
+    stops the run; so does an error of the source itself.
+    """
+    total = len(items) if isinstance(items, Sized) else None
+    results: dict[int, BulkResult[ItemT, ResultT]] = {}
+    lock = anyio.Lock()
+    next_index = 0
+    done = 0
+    if isinstance(items, AsyncIterable):
+        async_source = aiter(items)
+        sync_source = None
+    else:
+        async_source = None
+        sync_source = iter(items)
+
+    async def take() -> tuple[int, ItemT] | None:
+        nonlocal next_index
+        # One task at a time: an async generator cannot be advanced concurrently.
+        async with lock:
+            try:
+                if async_source is not None:
+                    item = await anext(async_source)
+                else:
+                    assert sync_source is not None
+                    item = next(sync_source)
+            except (StopIteration, StopAsyncIteration):
+                return None
+            index, next_index = next_index, next_index + 1
+            return index, item
+
+    async def worker() -> None:
+        nonlocal done
+        while (taken := await take()) is not None:
+            index, item = taken
+            try:
+                results[index] = BulkResult(item, value=await function(item))
+            except Exception as error:
+                results[index] = BulkResult(item, error=error)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(workers):
+            group.start_soon(worker)
+    return [results[index] for index in range(next_index)]
