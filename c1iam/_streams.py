@@ -328,7 +328,9 @@ class Stream(Generic[T]):
             self._buffer.put_nowait(last_word)
         reference, self._iterator = self._iterator, None
         iterator = reference() if reference is not None else None
-        if iterator is not None:
+        # A failure is left in the buffer for the consumer to raise; only a stop the
+        # consumer asked for closes its iterator.
+        if iterator is not None and not isinstance(last_word, _Failure):
             # Fails only if another task is inside the iterator right now: it will find
             # `last_word` in the buffer and finish by itself.
             with contextlib.suppress(RuntimeError):

@@ -70,7 +70,8 @@ def generate(spec: dict[str, Any]) -> str:
         lines.append(f'    """{description or name}."""')
         lines.append("")
         for prop_name, prop in schema.get("properties", {}).items():
-            assert prop_name.isidentifier() and not keyword.iskeyword(prop_name), prop_name
+            if not prop_name.isidentifier() or keyword.iskeyword(prop_name):
+                raise ValueError(f"{prop_name!r} cannot be a TypedDict key written as a class")
             lines.append(f"    {prop_name}: {_annotation(prop)}")
     return "\n".join(lines) + "\n"
 

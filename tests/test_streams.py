@@ -21,6 +21,8 @@ from c1iam import InvalidArgument, Page, ProtocolError, StreamConsumed
 from c1iam._sansio import Call
 from c1iam._streams import CursorPager, IdPager, Pager, Stream
 
+pytestmark = pytest.mark.anyio
+
 # -- pure models of the two servers' paging -------------------------------------------------
 
 
@@ -56,7 +58,9 @@ def search_model(ids: list[int], *, cap: int | None) -> Callable[[Call], dict[st
     return answer
 
 
-def drive(pager: Pager, server: Callable[[Call], dict[str, Any]]) -> list[tuple[list[int], str | None]]:
+def drive(
+    pager: Pager, server: Callable[[Call], dict[str, Any]]
+) -> list[tuple[list[Any], str | None]]:
     """Run a pager to its end: the (IDs, cursor) of every step."""
     steps = []
     while (call := pager.next_call()) is not None:
@@ -117,9 +121,7 @@ def test_cursor_pager_stops_at_max_items_with_a_resumable_cursor(
     listed = [i for items, _ in steps for i in items]
     assert listed == ids[:max_items]
     if steps[-1][1] is not None:
-        rest = drive(
-            CursorPager(path="/users", items_key="users", cursor=steps[-1][1]), server
-        )
+        rest = drive(CursorPager(path="/users", items_key="users", cursor=steps[-1][1]), server)
         assert listed + [i for items, _ in rest for i in items] == ids
 
 
@@ -153,8 +155,10 @@ def test_id_pager_resumes_from_any_cursor(
     index = data.draw(st.integers(0, len(steps) - 1))
     cursor = steps[index][1]
     seen = [i for items, _ in steps[: index + 1] for i in items]
-    rest = [] if cursor is None else drive(
-        IdPager(path="/roles/search", items_key="roles", cursor=cursor), server
+    rest = (
+        []
+        if cursor is None
+        else drive(IdPager(path="/roles/search", items_key="roles", cursor=cursor), server)
     )
     assert seen + [i for items, _ in rest for i in items] == sorted(ids)
 
@@ -186,7 +190,8 @@ def test_empty_page_with_next_is_followed() -> None:
     pager = CursorPager(path="/users", items_key="users")
     assert pager.feed({"users": [], "next": "more"}).cursor == "more"
     call = pager.next_call()
-    assert call is not None and ("cursor", "more") in call.params
+    assert call is not None
+    assert ("cursor", "more") in call.params
 
 
 @pytest.mark.parametrize(
@@ -361,9 +366,13 @@ async def test_an_error_surfaces_after_the_pages_read_before_it() -> None:
     fetch = Recorder(search_model(ids, cap=None))
     fetch.fail_on = 3
     seen: list[Page[int]] = []
-    with pytest.raises(ProtocolError, match="boom"):
+
+    async def consume() -> None:
         async for page in id_stream(ids, fetch, page_size=10).pages():
             seen.append(page)
+
+    with pytest.raises(ProtocolError, match="boom"):
+        await consume()
     # Pages 1 and 2 were read before page 3 failed: both arrive, with cursors to resume.
     assert [p.items for p in seen] == [list(range(1, 11)), list(range(11, 21))]
     assert seen[-1].cursor == "20"
@@ -382,7 +391,9 @@ def test_stream_pages_resume_exactly(
     async def scenario() -> None:
         fetch = Recorder(search_model(ids, cap=cap))
         pager = IdPager(path="/roles/search", items_key="roles", page_size=page_size)
-        stream = Stream(pager=pager, fetch=fetch, decode=lambda i: int(i["ID"]), read_ahead=read_ahead)
+        stream = Stream(
+            pager=pager, fetch=fetch, decode=lambda i: int(i["ID"]), read_ahead=read_ahead
+        )
         pages = [page async for page in stream.pages()]
         assert [i for p in pages for i in p.items] == sorted(ids)
         assert pages[-1].cursor is None

@@ -1,0 +1,173 @@
+"""Scripted trouble for the fake: a server-side rate limit and injected faults (pure)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, Literal
+
+import attrs
+
+__all__ = ["Fault", "RateLimit", "ServerBucket"]
+
+RetryAfterStyle = Literal["seconds", "http-date", "none"]
+
+
+@attrs.frozen(kw_only=True)
+class RateLimit:
+    """A server-side token bucket: `rate` requests a second, `burst` at once.
+
+    Over the limit the answer is 429 with `Retry-After` as whole seconds rounded up (as
+    servers do), as an HTTP-date, or absent (`retry_after="none"`, as Deep Security
+    documents nothing). Refused requests cost no token: Deep Security does not count
+    calls made while over the limit.
+    """
+
+    rate: float
+    burst: int = 1
+    retry_after: RetryAfterStyle = "seconds"
+
+
+@attrs.define
+class ServerBucket:
+    """The state of a `RateLimit` on a clock."""
+
+    limit: RateLimit
+    tokens: float = attrs.field(
+        default=attrs.Factory(lambda self: float(self.limit.burst), takes_self=True)
+    )
+    updated: float | None = None
+
+    def admit(self, now: float) -> float | None:
+        """Take a token: `None` if admitted, else the seconds until one is available."""
+        if self.updated is not None:
+            self.tokens = min(
+                float(self.limit.burst), self.tokens + (now - self.updated) * self.limit.rate
+            )
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.limit.rate
+
+    def retry_after(self, wait: float, wall_now: float) -> str | None:
+        """The `Retry-After` value for a refusal with `wait` seconds to go."""
+        if self.limit.retry_after == "none":
+            return None
+        seconds = max(1, math.ceil(wait))
+        if self.limit.retry_after == "seconds":
+            return str(seconds)
+        return format_datetime(datetime.fromtimestamp(wall_now + seconds, UTC), usegmt=True)
+
+
+FaultKind = Literal["status", "reset", "delay", "truncated"]
+
+
+@attrs.frozen(kw_only=True)
+class Fault:
+    """One scripted fault, for the next `times` requests that match `path` and `method`.
+
+    Build with `Fault.status(...)`, `Fault.reset()`, `Fault.delay(...)`,
+    `Fault.truncated()`. `after=True` applies the request first (a create is made), then
+    answers with the fault: what a client sees when an answer is lost on the way back.
+    """
+
+    kind: FaultKind
+    status_code: int = 200
+    body: Any = None
+    html: bool = False
+    retry_after: str | None = None
+    seconds: float = 0.0
+    path: str | None = None
+    method: str | None = None
+    times: int = 1
+    after: bool = False
+
+    @classmethod
+    def status(
+        cls,
+        status: int,
+        *,
+        body: Any = None,
+        html: bool = False,
+        retry_after: str | None = None,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
+        after: bool = False,
+    ) -> Fault:
+        """Answer `status`, with a JSON body ({"message": ...} by default) or an HTML page."""
+        return cls(
+            kind="status",
+            status_code=status,
+            body=body,
+            html=html,
+            retry_after=retry_after,
+            path=path,
+            method=method,
+            times=times,
+            after=after,
+        )
+
+    @classmethod
+    def reset(
+        cls,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
+        after: bool = False,
+    ) -> Fault:
+        """Close the connection without an answer."""
+        return cls(kind="reset", path=path, method=method, times=times, after=after)
+
+    @classmethod
+    def delay(
+        cls, seconds: float, *, path: str | None = None, method: str | None = None, times: int = 1
+    ) -> Fault:
+        """Wait `seconds` (real time) before answering normally."""
+        return cls(kind="delay", seconds=seconds, path=path, method=method, times=times)
+
+    @classmethod
+    def truncated(
+        cls, *, path: str | None = None, method: str | None = None, times: int = 1
+    ) -> Fault:
+        """Answer 200 with a JSON body cut short."""
+        return cls(kind="truncated", path=path, method=method, times=times)
+
+    def matches(self, method: str, path: str) -> bool:
+        """Whether this fault applies to a request."""
+        return (self.method is None or self.method.upper() == method.upper()) and (
+            self.path is None or re.search(self.path, path) is not None
+        )
+
+
+@attrs.define
+class FaultScript:
+    """Injected faults in order, each used up after `times` matches."""
+
+    pending: list[list[Any]] = attrs.field(factory=list)  # [fault, remaining]
+
+    def add(self, fault: Fault) -> None:
+        """Append a fault."""
+        if fault.times < 1:
+            raise ValueError("a fault applies to at least one request")
+        self.pending.append([fault, fault.times])
+
+    def take(self, method: str, path: str) -> Fault | None:
+        """The first fault matching this request (using one of its times), if any."""
+        for entry in self.pending:
+            fault, remaining = entry
+            if fault.matches(method, path):
+                if remaining == 1:
+                    self.pending.remove(entry)
+                else:
+                    entry[1] = remaining - 1
+                return fault  # type: ignore[no-any-return]
+        return None
+
+
+Clock = Callable[[], float]

@@ -1,0 +1,178 @@
+"""Deterministic, realistic seed data for the fake (pure).
+
+The same seed gives the same account. Users are built from small pools of strings, so a
+million of them take seconds and the least memory dicts of strings can.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+__all__ = ["ACCOUNT_ID", "REGION", "seed_roles", "seed_users"]
+
+REGION: Final = "us-1"
+ACCOUNT_ID: Final = "123456789012"
+
+_FIRST: Final = (
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Ken",
+    "Barbara",
+    "Dennis",
+    "Frances",
+    "Edsger",
+    "Radia",
+    "Tim",
+    "Hedy",
+    "John",
+    "Katherine",
+    "Guido",
+)
+_LAST: Final = (
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Thompson",
+    "Liskov",
+    "Ritchie",
+    "Allen",
+    "Dijkstra",
+    "Perlman",
+    "Berners-Lee",
+    "Lamarr",
+    "Backus",
+    "Johnson",
+    "van Rossum",
+)
+# Weighted as a real account: many readers, few full administrators.
+_ROLES: Final = (
+    ("read-only",) * 8
+    + ("developer",) * 4
+    + ("auditor",) * 3
+    + ("workload-admin",) * 3
+    + ("full-access",) * 2
+)
+_LOCALES: Final = ("en-US", "en-GB", "ja-JP", "de-DE", "fr-FR")
+_ZONES: Final = (
+    "America/Toronto",
+    "America/New_York",
+    "Europe/London",
+    "Asia/Tokyo",
+    "Europe/Berlin",
+    "UTC",
+)
+_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _timestamps(rng: random.Random, days: int, count: int = 4096) -> list[str]:
+    # A pool of timestamps, sorted, so a later pick can be made not earlier than another.
+    return sorted(
+        (_NOW - timedelta(seconds=rng.randrange(days * 86_400))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for _ in range(count)
+    )
+
+
+def seed_users(count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """`count` users in wire form."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    created_pool = _timestamps(rng, 3 * 365)
+    activity_pool = _timestamps(rng, 365)
+    urn_prefix = f"urn:cloudone:identity:{REGION}:{ACCOUNT_ID}:user/"
+    for number in range(count):
+        user_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        created_at = rng.randrange(len(created_pool))
+        created = created_pool[created_at]
+        modified = created_pool[rng.randrange(created_at, len(created_pool))]
+        yield {
+            "id": user_id,
+            "name": f"{first} {last}",
+            "email": f"{first.lower()}.{last.lower().replace(' ', '')}{number}@example.com",
+            "roleID": rng.choice(_ROLES),
+            "locale": rng.choice(_LOCALES),
+            "timezone": rng.choice(_ZONES),
+            "state": "enabled" if rng.random() < 0.85 else "disabled",
+            "mfaEnabled": rng.random() < 0.7,
+            "created": created,
+            "lastModified": modified,
+            "lastActivity": None if rng.random() < 0.1 else rng.choice(activity_pool),
+            "urn": urn_prefix + user_id,
+        }
+
+
+_TEAMS: Final = (
+    "Platform",
+    "Security",
+    "Finance",
+    "Support",
+    "Research",
+    "Operations",
+    "Compliance",
+    "Network",
+    "Cloud",
+    "Data",
+)
+_JOBS: Final = ("Auditor", "Operator", "Administrator", "Analyst", "Responder", "Viewer")
+_RIGHT_GROUPS: Final = {
+    "platformRights": ("computerRights", "policyRights", "alertRights", "eventRights"),
+    "antiMalwareRights": ("antiMalwareConfigurationRights",),
+    "firewallRights": ("firewallRuleRights", "portListRights"),
+    "intrusionPreventionRights": ("intrusionPreventionRuleRights",),
+}
+_LEAVES: Final = ("canView", "canEdit", "canCreate", "canDelete")
+
+
+def _rights(rng: random.Random, full: bool) -> dict[str, Any]:
+    rights: dict[str, Any] = {}
+    for group, members in _RIGHT_GROUPS.items():
+        if full or rng.random() < 0.6:
+            rights[group] = {
+                member: {leaf: full or rng.random() < 0.5 for leaf in _LEAVES} for member in members
+            }
+    return rights
+
+
+def seed_roles(count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """`count` administrator roles in wire form, IDs 1 to `count`; 1 and 2 immutable."""
+    rng = random.Random(seed + 1)  # noqa: S311 - test data, not secrets
+    urn = "urn:tmds:identity:us-east-ds-1:78884:administratorRole/"
+    defaults = [
+        ("Full Access", "Full access to every computer, policy and setting.", True),
+        ("Auditor", "Read-only access to every computer and policy.", False),
+    ]
+    for role_id in range(1, count + 1):
+        immutable = role_id <= len(defaults)
+        description: str | None
+        if immutable:
+            name, description, full = defaults[role_id - 1]
+            all_access = True
+        else:
+            name = f"{rng.choice(_TEAMS)} {rng.choice(_JOBS)} {role_id}"
+            description = None if rng.random() < 0.2 else f"Role for the {name} team."
+            full = False
+            all_access = rng.random() < 0.2
+        yield {
+            "ID": role_id,
+            "name": name,
+            "description": description,
+            "urn": f"{urn}{role_id}",
+            "immutable": immutable,
+            "canOnlyManipulateUsersWithEqualOrLesserRights": not full,
+            "allComputers": all_access or rng.random() < 0.1,
+            "allPolicies": all_access or rng.random() < 0.1,
+            "allowUserInterface": full or rng.random() < 0.8,
+            "allowWebService": full or rng.random() < 0.3,
+            "rights": _rights(rng, full),
+            "computerIDs": sorted(rng.sample(range(1, 500), rng.randrange(0, 6))),
+            "computerGroupIDs": sorted(rng.sample(range(50), rng.randrange(0, 3))),
+            "policyIDs": sorted(rng.sample(range(1, 100), rng.randrange(0, 4))),
+        }

@@ -1,0 +1,69 @@
+"""Shared fixtures: the anyio plugin on asyncio, a fake clock, the loopback fake server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+import c1iam
+from c1iam.testing import FakeCloudOne
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """aiohttp is asyncio-only. (Test modules opt in with `pytestmark = pytest.mark.anyio`.)"""
+    return "asyncio"
+
+
+class FakeClock:
+    """A clock that only moves when something sleeps on it: no real waiting.
+
+    `sleep` yields to the event loop once, then advances time by the amount asked. It
+    suits one sleeper at a time (the throttle's pacer, one retrying request): concurrent
+    sleeps add up instead of overlapping.
+    """
+
+    def __init__(self, start: float = 1_000.0, wall: float = 1_700_000_000.0) -> None:
+        self.now = start
+        self.wall_offset = wall - start
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now + self.wall_offset
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        # Yield first: tasks made ready before this sleep run at the time they were
+        # made ready. A sleep cancelled at that point lets no time pass.
+        await asyncio.sleep(0)
+        self.now += max(0.0, seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A fresh fake clock."""
+    return FakeClock()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeCloudOne]:
+    """The fake server on loopback, with a small deterministic account."""
+    async with FakeCloudOne(users=60, roles=12, seed=1) as server:
+        yield server
+
+
+@pytest.fixture
+async def session(fake: FakeCloudOne) -> AsyncIterator[c1iam.Session]:
+    """A session connected to `fake`."""
+    async with c1iam.Session(
+        fake.api_key, accounts_url=fake.accounts_url, workload_url=fake.workload_url
+    ) as client:
+        yield client

@@ -1,0 +1,283 @@
+"""The Session: lifecycle, the request path (throttle, retries, pauses), bulk runs.
+
+Everything talks HTTP to the fake server. Waits come from the server (`Retry-After`)
+or from backoff; they are taken on a fake clock shared by the client and the server's
+rate limiter, so nothing really sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+import c1iam
+from c1iam.testing import FakeCloudOne, Fault, RateLimit
+from tests.conftest import FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+def connect(fake: FakeCloudOne, **kwargs: object) -> c1iam.Session:
+    return c1iam.Session(
+        fake.api_key,
+        accounts_url=fake.accounts_url,
+        workload_url=fake.workload_url,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def clocked(fake: FakeCloudOne, clock: FakeClock) -> AsyncIterator[c1iam.Session]:
+    """A session on the fake clock."""
+    async with connect(fake, clock=clock) as session:
+        yield session
+
+
+# -- construction and lifecycle ---------------------------------------------------------------
+
+
+async def test_the_key_is_in_no_repr(fake: FakeCloudOne) -> None:
+    session = connect(fake)
+    secret = fake.api_key.split(":", 1)[1]
+    assert secret not in repr(session) + str(session)
+    assert secret not in repr(session._settings)
+    assert secret not in repr(vars(session))
+
+
+def test_key_and_region_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("C1IAM_API_KEY", "id:secret")
+    monkeypatch.setenv("C1IAM_REGION", "de-1")
+    session = c1iam.Session()
+    assert session.region == "de-1"
+    assert session.workload_url == "https://workload.de-1.cloudone.trendmicro.com/api"
+
+
+def test_a_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("C1IAM_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="C1IAM_API_KEY"):
+        c1iam.Session()
+
+
+def test_an_unknown_region_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"us-1.*gb-1"):
+        c1iam.Session("id:secret", region="mars-1")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://accounts.example.com/api", "http://10.0.0.1/api", "ftp://127.0.0.1/api"]
+)
+def test_plain_http_only_to_loopback(url: str) -> None:
+    with pytest.raises(ValueError, match="accounts_url"):
+        c1iam.Session("id:secret", accounts_url=url)
+
+
+async def test_a_closed_session_refuses_calls(fake: FakeCloudOne) -> None:
+    session = connect(fake)
+    async with session:
+        await session.users.list(max_items=1).collect()
+    await session.aclose()  # idempotent
+    with pytest.raises(c1iam.C1IAMError, match="closed"):
+        await session.users.describe(next(iter(fake.users)))
+    with pytest.raises(c1iam.C1IAMError, match="closed"):
+        session.users.list()
+
+
+async def test_closing_the_session_ends_its_streams_with_an_error(fake: FakeCloudOne) -> None:
+    session = connect(fake)
+    stream = session.users.list(page_size=5)
+    pages = stream.pages()
+    await anext(aiter(pages))
+    await session.aclose()
+    with pytest.raises(c1iam.C1IAMError, match="closed"):
+        async for _ in pages:
+            pass
+
+
+async def test_many_streams_of_one_session_at_once(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    user_lists, role_lists = await asyncio.gather(
+        asyncio.gather(*(session.users.list(page_size=size).collect() for size in range(3, 13))),
+        asyncio.gather(
+            *(session.administrator_roles.search(page_size=2).collect() for _ in "12345")
+        ),
+    )
+    for users in user_lists:
+        assert sorted(user.id for user in users) == sorted(fake.users)
+    for roles in role_lists:
+        assert [role.id for role in roles] == sorted(fake.roles)
+
+
+# -- retries and pauses ---------------------------------------------------------------------------
+
+
+async def test_503_pauses_the_session_for_its_retry_after(
+    fake: FakeCloudOne, clocked: c1iam.Session, clock: FakeClock
+) -> None:
+    fake.inject(Fault.status(503, html=True, retry_after="30"))
+    started = clock.monotonic()
+    user = await clocked.users.describe(next(iter(fake.users)))
+    assert user.id in fake.users
+    assert clock.monotonic() - started >= 30.0
+    stats = clocked.stats()
+    assert stats.retries == 1
+    assert stats.paused_seconds == pytest.approx(30.0)
+    assert [r.status for r in fake.requests] == [503, 200]
+
+
+async def test_429_with_an_http_date_is_honoured(
+    fake: FakeCloudOne, clocked: c1iam.Session, clock: FakeClock
+) -> None:
+    # Real time: the client reads the date against the answer's own (real) Date header.
+    when = datetime.now(UTC) + timedelta(seconds=3)
+    fake.inject(Fault.status(429, retry_after=format_datetime(when, usegmt=True)))
+    started = clock.monotonic()
+    await clocked.users.describe(next(iter(fake.users)))
+    # The date is read against the answer's own Date header (the server's clock): at most
+    # a second of rounding either way, but never much less than asked.
+    assert 2.0 <= clock.monotonic() - started <= 4.0
+    assert clocked.stats().rate_limited == 1
+
+
+async def test_429_without_retry_after_backs_off_and_cuts_the_rate(
+    fake: FakeCloudOne, clocked: c1iam.Session, clock: FakeClock
+) -> None:
+    fake.inject(Fault.status(429, times=2))
+    await clocked.users.describe(next(iter(fake.users)))
+    stats = clocked.stats()
+    assert stats.retries == 2
+    assert stats.rate is not None  # the session is no longer unlimited
+    assert len(clock.sleeps) >= 2
+
+
+async def test_retries_spent_raise_the_last_error_with_its_retry_after(
+    fake: FakeCloudOne, clock: FakeClock
+) -> None:
+    fake.inject(Fault.status(429, retry_after="2", times=3))
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(attempts=3)) as session:
+        with pytest.raises(c1iam.RateLimited) as raised:
+            await session.users.describe(next(iter(fake.users)))
+    assert raised.value.retry_after == 2.0
+    assert len(fake.requests) == 3
+
+
+async def test_fail_fast_raises_at_once(fake: FakeCloudOne, clock: FakeClock) -> None:
+    fake.inject(Fault.status(429, retry_after="7"))
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(fail_fast=True)) as session:
+        with pytest.raises(c1iam.RateLimited) as raised:
+            await session.users.describe(next(iter(fake.users)))
+    assert raised.value.retry_after == 7.0
+    assert clock.sleeps == []
+
+
+async def test_a_retry_after_beyond_max_wait_is_raised_not_slept(
+    fake: FakeCloudOne, clock: FakeClock
+) -> None:
+    fake.inject(Fault.status(503, retry_after="3600"))
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(max_wait=60)) as session:
+        with pytest.raises(c1iam.ServiceUnavailable):
+            await session.users.describe(next(iter(fake.users)))
+    assert all(sleep <= 60 for sleep in clock.sleeps)
+
+
+async def test_reads_are_retried_on_500_and_resets(
+    fake: FakeCloudOne, clocked: c1iam.Session
+) -> None:
+    fake.inject(Fault.status(500))
+    # aiohttp itself re-sends an idempotent request once when a reused connection is
+    # reset; the second reset reaches c1iam's retry.
+    fake.inject(Fault.reset(times=2))
+    users = await clocked.users.list().collect()
+    assert len(users) == len(fake.users)
+    assert clocked.stats().retries == 2
+    assert [r.status for r in fake.requests][:4] == [500, 0, 0, 200]
+
+
+async def test_a_truncated_body_is_a_protocol_error(fake: FakeCloudOne) -> None:
+    fake.inject(Fault.truncated())
+    async with connect(fake, retry=c1iam.RetryPolicy(attempts=1)) as session:
+        with pytest.raises((c1iam.ProtocolError, c1iam.TransportError)):
+            await session.users.describe(next(iter(fake.users)))
+
+
+async def test_a_slow_answer_times_out(fake: FakeCloudOne) -> None:
+    fake.inject(Fault.delay(5.0))
+    async with connect(fake, timeout=0.2, retry=c1iam.RetryPolicy(attempts=1)) as session:
+        with pytest.raises(c1iam.TransportError, match="no answer"):
+            await session.users.describe(next(iter(fake.users)))
+
+
+async def test_connection_refused_is_a_transport_error() -> None:
+    async with c1iam.Session(
+        "id:secret",
+        accounts_url="http://127.0.0.1:9/api",
+        retry=c1iam.RetryPolicy(attempts=2, backoff_base=0.001),
+    ) as session:
+        with pytest.raises(c1iam.TransportError, match="cannot connect") as raised:
+            await session.users.list().collect()
+    assert raised.value.request_may_have_been_sent is False
+
+
+# -- bulk runs under a server rate limit --------------------------------------------------------
+
+
+async def test_gather_of_many_modifies_under_a_server_rate_limit(clock: FakeClock) -> None:
+    async with FakeCloudOne(users=300, seed=3, clock=clock.monotonic) as fake:
+        fake.rate_limit = RateLimit(rate=50, burst=10)
+        targets = [i for i, u in fake.users.items() if u["state"] == "enabled"]
+        # Time moves only when a task sleeps on the fake clock: the server's bucket refills
+        # in bursts, so some requests meet many 429s. What matters here is the outcome.
+        policy = c1iam.RetryPolicy(attempts=1000, deadline=None)
+        async with connect(fake, clock=clock, max_concurrency=8, retry=policy) as session:
+            users = await asyncio.gather(
+                *(session.users.modify(user_id, state="disabled") for user_id in targets)
+            )
+            stats = session.stats()
+    assert all(user.state == "disabled" for user in users)
+    assert all(fake.users[user_id]["state"] == "disabled" for user_id in targets)
+    accepted = [r.path for r in fake.requests if r.method == "POST" and r.status == 200]
+    assert sorted(accepted) == sorted(f"/users/{user_id}" for user_id in targets)  # once each
+    assert stats.rate_limited > 0, "the scenario should have met the server's limit"
+    assert stats.rate is not None
+    assert stats.rate < 100
+
+
+async def test_bulk_keeps_one_result_per_item_in_order(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    ids = list(fake.users)[:20]
+    del fake.users[ids[5]]
+    progress: list[tuple[int, int | None]] = []
+    results = await session.bulk(
+        lambda user_id: session.users.modify(user_id, role_id="auditor"),
+        ids,
+        progress=lambda done, total: progress.append((done, total)),
+    )
+    assert [r.item for r in results] == ids
+    assert [r.ok for r in results] == [i != 5 for i in range(20)]
+    assert isinstance(results[5].error, c1iam.NotFound)
+    assert all(r.value is not None and r.value.role_id == "auditor" for r in results if r.ok)
+    assert progress[-1] == (20, 20)
+
+
+async def test_bulk_over_a_stream(fake: FakeCloudOne, session: c1iam.Session) -> None:
+    async def describe(user: c1iam.User) -> c1iam.User:
+        return await session.users.describe(user.id)
+
+    results = await session.bulk(describe, session.users.list(page_size=7))
+    assert sorted(r.item.id for r in results if r.ok) == sorted(fake.users)
+
+
+async def test_retries_are_logged_with_wait_and_reason(
+    fake: FakeCloudOne, clocked: c1iam.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="c1iam")
+    fake.inject(Fault.status(503, retry_after="4"))
+    await clocked.users.describe(next(iter(fake.users)))
+    assert "retrying in 4.000 s" in caplog.text
+    assert "503 ServiceUnavailable, Retry-After 4 s" in caplog.text
