@@ -252,6 +252,7 @@ class Recorder:
         self.server = server
         self.calls = 0
         self.gate: asyncio.Event | None = None
+        self.hang_from: int | None = None  # this call and later ones wait for `gate`
         self.fail_on: int | None = None
         self.in_flight = 0
 
@@ -259,7 +260,7 @@ class Recorder:
         self.calls += 1
         self.in_flight += 1
         try:
-            if self.gate is not None:
+            if self.gate is not None and (self.hang_from is None or self.calls >= self.hang_from):
                 await self.gate.wait()
             await asyncio.sleep(0)
             if self.fail_on == self.calls:
@@ -313,10 +314,10 @@ async def test_read_ahead_fetches_at_most_one_page_beyond_the_consumer() -> None
 
 async def test_breaking_out_cancels_the_fetch_in_flight() -> None:
     fetch = Recorder(iam_model(list(range(100)), cap=None))
+    fetch.gate, fetch.hang_from = asyncio.Event(), 2  # the read-ahead fetch hangs
     stream = user_stream(fetch, page_size=10)
     async for item in stream:
         if item == 3:
-            fetch.gate = asyncio.Event()  # the read-ahead fetch now hangs
             for _ in range(5):
                 await asyncio.sleep(0)
             assert fetch.in_flight == 1
