@@ -9,8 +9,9 @@ In one run, alternating round by round, it measures:
    dicts, follow `next`) and of `session.users.list()` (the same requests, plus typed,
    validated `User` models);
 2. throughput with a consumer that awaits, per page, as long as a page fetch takes
-   (the mean page time of round 1's hand loop): c1iam's read-ahead fetches the next page
-   meanwhile, the hand loop cannot;
+   (the mean page time of round 1's hand loop; the await is calibrated, as the event
+   loop rounds timeouts up to whole milliseconds): c1iam's read-ahead fetches and
+   decodes the next page meanwhile, the hand loop cannot;
 3. peak memory (max RSS of a fresh child process) while streaming `--users` and ten times
    as many: flat is the goal.
 
@@ -69,6 +70,25 @@ async def c1iam_stream(server: Served, page_size: int, work: float) -> int:
     return count
 
 
+async def calibrate(target: float) -> tuple[float, float]:
+    """The `asyncio.sleep` argument whose await really lasts about `target` seconds.
+
+    The event loop rounds timeouts up to whole milliseconds, so `sleep(0.0015)` lasts
+    about 2 ms: a consumer asked to "spend one page time" would spend more. Returns the
+    argument and the measured duration.
+    """
+    best = (target, float("inf"), target)
+    for step in range(1, 21):
+        candidate = target * step / 20
+        started = time.perf_counter()
+        for _ in range(30):
+            await asyncio.sleep(candidate)
+        lasted = (time.perf_counter() - started) / 30
+        if abs(lasted - target) < best[1]:
+            best = (candidate, abs(lasted - target), lasted)
+    return best[0], best[2]
+
+
 async def timed(coroutine: Any) -> tuple[int, float]:
     started = time.perf_counter()
     count = await coroutine
@@ -122,13 +142,15 @@ def main() -> None:
     rows: dict[str, list[float]] = {k: [] for k in ("hand", "c1iam", "hand_work", "c1iam_work")}
     with served(users=args.users) as (server, _):
         pages = -(-args.users // args.page_size)
-        work = 0.0
+        work = work_lasts = page_time = 0.0
         for round_number in range(args.rounds):
             count, seconds = asyncio.run(timed(hand_loop(server, args.page_size, 0.0)))
             assert count == args.users, count
             rows["hand"].append(count / seconds)
             if round_number == 0:
-                work = seconds / pages  # the mean page fetch time, with nothing else to do
+                # The consumer's work: as long as a page fetch takes with nothing else to do.
+                page_time = seconds / pages
+                work, work_lasts = asyncio.run(calibrate(page_time))
             count, seconds = asyncio.run(timed(c1iam_stream(server, args.page_size, 0.0)))
             assert count == args.users, count
             rows["c1iam"].append(count / seconds)
@@ -143,8 +165,9 @@ def main() -> None:
         )
 
     print(
-        f"users: {args.users}, page size: {args.page_size}, rounds: {args.rounds}, "
-        f"consumer work per page: {work * 1000:.2f} ms"
+        f"users: {args.users}, page size: {args.page_size}, rounds: {args.rounds}; "
+        f"page time of the hand loop (round 1): {page_time * 1000:.2f} ms; "
+        f"consumer work per page: {work_lasts * 1000:.2f} ms (measured)"
     )
     print("| scenario | hand loop items/s | c1iam items/s | c1iam / hand |")
     print("|---|---|---|---|")

@@ -370,25 +370,17 @@ class Stream(Generic[T]):
         self._started = True
         buffer: asyncio.Queue[Any] = asyncio.Queue()
         self._buffer = buffer
-        credits = asyncio.Semaphore(self._read_ahead)
-        self._producer = asyncio.get_running_loop().create_task(self._produce(buffer, credits))
+        taken = asyncio.Event()
+        self._producer = asyncio.get_running_loop().create_task(self._produce(buffer, taken))
         try:
             while True:
                 entry = await buffer.get()
-                credits.release()
+                taken.set()
                 if entry is _END:
                     return
                 if isinstance(entry, _Failure):
                     raise entry.error
-                if self._producer is not None and not self._producer.done():
-                    # Let the fetching task send the next request before this page is
-                    # decoded, so the server works on it meanwhile (aiohttp needs two or
-                    # three event loop turns to write a request; measured in benchmarks/).
-                    for _ in range(_TURNS_FOR_THE_NEXT_REQUEST):
-                        await asyncio.sleep(0)
-                # Decoded here, not in the fetching task: meanwhile that task already has
-                # the next request out, so decoding overlaps the server's work.
-                yield Page([self._decode(item) for item in entry.items], entry.cursor)
+                yield entry
         finally:
             await self._stop_producer()
 
@@ -399,33 +391,45 @@ class Stream(Generic[T]):
             with contextlib.suppress(asyncio.CancelledError):
                 await producer
 
-    async def _produce(self, buffer: asyncio.Queue[Any], credits: asyncio.Semaphore) -> None:
-        """Fetch raw pages ahead of the consumer: at most `read_ahead` fetched and unread.
+    async def _produce(self, buffer: asyncio.Queue[Any], taken: asyncio.Event) -> None:
+        """Fetch and decode pages ahead of the consumer, in a pipeline.
 
-        A provisional page is held back (it does not use a credit) until the next answer
-        tells whether it was the last.
+        The request for page N+1 goes out before page N is decoded, so decoding overlaps
+        the server's work; and the decoding happens here, so it overlaps the consumer's
+        work too. A request is only sent while fewer than `read_ahead` decoded pages
+        wait in the buffer: however slow the consumer, at most `read_ahead` decoded pages,
+        one raw page and one request in flight are held. A provisional page is held back
+        until the next answer tells whether it was the last.
         """
-        held: PageStep | None = None
+        held: Page[T] | None = None
+        call = self._pager.next_call()
+        in_flight = None if call is None else asyncio.ensure_future(self._fetch(call))
         try:
-            while (call := self._pager.next_call()) is not None:
-                if held is None:
-                    await credits.acquire()
-                page = self._pager.feed(await self._fetch(call))
+            while in_flight is not None:
+                step = self._pager.feed(await in_flight)
+                in_flight = None
+                if (call := self._pager.next_call()) is not None:
+                    while buffer.qsize() >= self._read_ahead:
+                        taken.clear()
+                        await taken.wait()
+                    in_flight = asyncio.ensure_future(self._fetch(call))
+                    # Let it write its request before this page is decoded (aiohttp needs
+                    # two or three event loop turns; measured in benchmarks/).
+                    for _ in range(_TURNS_FOR_THE_NEXT_REQUEST):
+                        await asyncio.sleep(0)
+                page = Page([self._decode(item) for item in step.items], step.cursor)
                 if held is not None:
                     if not page.items and page.cursor is None:
                         # The empty answer proves the held page was the last one.
-                        page = PageStep(held.items, None)
-                        held = None
+                        page = Page(held.items, None)
                     else:
                         buffer.put_nowait(held)
-                        held = None
-                        await credits.acquire()
-                if page.provisional:
+                    held = None
+                if step.provisional:
                     held = page
                 elif page.items or page.cursor is None:
                     buffer.put_nowait(page)
-                else:
-                    credits.release()  # an empty page in the middle: followed, not shown
+                # else: an empty page in the middle, followed and not shown
             if held is not None:
                 buffer.put_nowait(held)
             buffer.put_nowait(_END)
@@ -436,3 +440,8 @@ class Stream(Generic[T]):
                 # Its items were read: deliver them (their cursor resumes after them).
                 buffer.put_nowait(held)
             buffer.put_nowait(_Failure(error))
+        finally:
+            if in_flight is not None:
+                in_flight.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await in_flight

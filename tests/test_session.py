@@ -38,7 +38,7 @@ async def clocked(fake: FakeCloudOne, clock: FakeClock) -> AsyncIterator[c1iam.S
         yield session
 
 
-# -- construction and lifecycle ---------------------------------------------------------------
+# -- construction and lifecycle ------------------------------------------------------------
 
 
 async def test_the_key_is_in_no_repr(fake: FakeCloudOne) -> None:
@@ -113,7 +113,7 @@ async def test_many_streams_of_one_session_at_once(
         assert [role.id for role in roles] == sorted(fake.roles)
 
 
-# -- retries and pauses ---------------------------------------------------------------------------
+# -- retries and pauses --------------------------------------------------------------------
 
 
 async def test_503_pauses_the_session_for_its_retry_after(
@@ -223,7 +223,7 @@ async def test_connection_refused_is_a_transport_error() -> None:
     assert raised.value.request_may_have_been_sent is False
 
 
-# -- bulk runs under a server rate limit --------------------------------------------------------
+# -- bulk runs under a server rate limit ---------------------------------------------------
 
 
 async def test_gather_of_many_modifies_under_a_server_rate_limit(clock: FakeClock) -> None:

@@ -23,7 +23,7 @@ from c1iam._streams import CursorPager, IdPager, Pager, Stream
 
 pytestmark = pytest.mark.anyio
 
-# -- pure models of the two servers' paging -------------------------------------------------
+# -- pure models of the two servers' paging ------------------------------------------------
 
 
 def iam_model(ids: list[int], *, cap: int | None) -> Callable[[Call], dict[str, Any]]:
@@ -241,7 +241,7 @@ def test_bad_paging_arguments_are_refused(pager_class: type[Any], kwargs: dict[s
         pager_class(path="/x", items_key="x", **kwargs)
 
 
-# -- Stream -----------------------------------------------------------------------------------
+# -- Stream --------------------------------------------------------------------------------
 
 
 class Recorder:
@@ -300,15 +300,24 @@ async def test_an_empty_listing_is_one_empty_last_page() -> None:
     assert pages == [Page([], None)]
 
 
-async def test_read_ahead_fetches_at_most_one_page_beyond_the_consumer() -> None:
-    fetch = Recorder(iam_model(list(range(100)), cap=None))
-    stream = user_stream(fetch, page_size=10)
+@pytest.mark.parametrize("read_ahead", [1, 2])
+async def test_read_ahead_is_bounded_however_slow_the_consumer(read_ahead: int) -> None:
+    fetch = Recorder(iam_model(list(range(200)), cap=None))
+    pager = CursorPager(path="/users", items_key="users", page_size=10)
+    stream = Stream(pager=pager, fetch=fetch, decode=lambda i: i["id"], read_ahead=read_ahead)
     pages = stream.pages()
-    first = await pages.__anext__()
-    for _ in range(20):
+    first = await anext(aiter(pages))
+    for _ in range(50):
         await asyncio.sleep(0)  # give the fetching task every chance to run ahead
     assert len(first.items) == 10
-    assert fetch.calls == 2  # page 1 consumed, page 2 read ahead, no more
+    # The page in hand, `read_ahead` decoded pages waiting, and one more request: no more.
+    assert fetch.calls == 1 + read_ahead + 1
+    assert stream._buffer is not None
+    assert stream._buffer.qsize() == read_ahead
+    await anext(aiter(pages))
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert fetch.calls == 2 + read_ahead + 1
     await stream.aclose()
 
 

@@ -14,7 +14,7 @@ from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
-# -- TokenBucket (pure) ---------------------------------------------------------------------
+# -- TokenBucket (pure) --------------------------------------------------------------------
 
 
 def test_open_bucket_never_waits() -> None:
@@ -47,7 +47,7 @@ def test_drained_bucket_refills_from_zero() -> None:
     assert bucket.delay(0.0) == pytest.approx(0.25)
 
 
-# -- CubicRate (pure) -----------------------------------------------------------------------
+# -- CubicRate (pure) ----------------------------------------------------------------------
 
 
 def _accept(control: CubicRate, times: list[float]) -> None:
@@ -103,7 +103,7 @@ def test_rate_never_drops_below_the_floor() -> None:
     assert control.rate == MIN_RATE
 
 
-# -- Throttle (async, fake clock) -----------------------------------------------------------
+# -- Throttle (async, fake clock) ----------------------------------------------------------
 
 
 async def test_at_most_max_concurrency_in_flight(clock: FakeClock) -> None:
@@ -229,4 +229,38 @@ async def test_stats_report_429s_and_retries(clock: FakeClock) -> None:
     stats = throttle.stats()
     assert (stats.rate_limited, stats.retries, stats.rate_cuts) == (1, 1, 1)
     assert stats.rate == MIN_RATE  # nothing was accepted yet: the floor
+    await throttle.aclose()
+
+
+async def test_turns_granted_before_a_cut_are_void(clock: FakeClock) -> None:
+    throttle = Throttle(max_concurrency=1, rate=None, clock=clock)
+    sent: list[float] = []
+    holding = asyncio.Event()
+    done_holding = asyncio.Event()
+
+    async def first() -> None:
+        sent.append(await throttle.acquire())
+        holding.set()
+        await done_holding.wait()
+        throttle.release()
+
+    async def other() -> None:
+        sent.append(await throttle.acquire())
+        throttle.release()
+
+    holder = asyncio.create_task(first())
+    await holding.wait()
+    # While the rate is open, these pass the pacer at once and wait for the slot...
+    others = [asyncio.create_task(other()) for _ in range(4)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert throttle.stats().queued == 4
+    # ...then a 429 cuts the rate: their turns are void, they queue at the new rate.
+    throttle.on_answered(sent[0], rate_limited=True)
+    done_holding.set()
+    await asyncio.gather(holder, *others)
+    rate = throttle.stats().rate
+    assert rate is not None
+    gaps = [b - a for a, b in itertools.pairwise(sent[1:])]
+    assert min(gaps) >= 1 / rate - 1e-9
     await throttle.aclose()

@@ -1,0 +1,249 @@
+"""The `c1iam` command, run as a subprocess against the fake server of the test."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import signal
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import pytest
+
+from c1iam.testing import FakeCloudOne, RateLimit
+
+pytestmark = pytest.mark.anyio
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+AS_OF = "2026-11-01T00:00:00+0000"
+
+
+@attrs.frozen
+class Ran:
+    """A finished run of the command."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+
+def environment(fake: FakeCloudOne | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("C1IAM_")}
+    env["PYTHONPATH"] = str(REPOSITORY)
+    if fake is not None:
+        env |= {
+            "C1IAM_API_KEY": fake.api_key,
+            "C1IAM_ACCOUNTS_URL": fake.accounts_url,
+            "C1IAM_WORKLOAD_URL": fake.workload_url,
+        }
+    return env | extra
+
+
+async def start(
+    *arguments: str, env: dict[str, str], cwd: Path, stdin: bytes | None = None
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "c1iam",
+        *arguments,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def c1iam(*arguments: str, env: dict[str, str], cwd: Path, stdin: bytes | None = None) -> Ran:
+    process = await start(*arguments, env=env, cwd=cwd, stdin=stdin)
+    stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return Ran(process.returncode, stdout.decode(), stderr.decode())
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+async def test_audit_writes_every_user_and_role_once_and_the_right_findings(
+    fake: FakeCloudOne, tmp_path: Path
+) -> None:
+    ran = await c1iam(
+        "audit", "--out", "report", "--inactive-days", "30", "--as-of", AS_OF,
+        env=environment(fake), cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    out = tmp_path / "report"
+    with (out / "users.csv").open() as file:
+        users = list(csv.DictReader(file))
+    with (out / "roles.csv").open() as file:
+        roles = list(csv.DictReader(file))
+    assert sorted(row["id"] for row in users) == sorted(fake.users)
+    assert sorted(int(row["id"]) for row in roles) == sorted(fake.roles)
+    findings = json.loads((out / "findings.json").read_text())
+
+    # The expectations, computed here from the fake's own data.
+    since = datetime(2026, 11, 1, tzinfo=UTC) - timedelta(days=30)
+    wire = fake.users.values()
+    expected = {
+        "users_without_mfa": {u["id"] for u in wire if not u["mfaEnabled"]},
+        "disabled_users": {u["id"] for u in wire if u["state"] == "disabled"},
+        "never_active_users": {u["id"] for u in wire if u["lastActivity"] is None},
+        "inactive_users": {
+            u["id"]
+            for u in wire
+            if u["lastActivity"] is not None and parse_time(u["lastActivity"]) < since  # type: ignore[operator]
+        },
+        "roles_with_all_computers": {r["ID"] for r in fake.roles.values() if r["allComputers"]},
+        "roles_with_web_service_access": {
+            r["ID"] for r in fake.roles.values() if r["allowWebService"]
+        },
+        "immutable_roles": {r["ID"] for r in fake.roles.values() if r["immutable"]},
+    }
+    for key, ids in expected.items():
+        assert {entry["id"] for entry in findings[key]} == ids, key
+        assert findings["counts"][key] == len(ids)
+    per_role: dict[str, int] = {}
+    for user in wire:
+        per_role[user["roleID"]] = per_role.get(user["roleID"], 0) + 1
+    assert findings["users_per_role"] == dict(sorted(per_role.items()))
+    assert "users without MFA" in ran.stdout
+
+
+async def test_demo_audit_runs_without_a_key(tmp_path: Path) -> None:
+    ran = await c1iam("--demo", "audit", "--out", "out", env=environment(None), cwd=tmp_path)
+    assert ran.code == 0, ran.stderr
+    assert "users" in ran.stdout
+    assert "3,000" in ran.stdout
+    for name in ("users.csv", "roles.csv", "findings.json"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+
+
+async def test_an_interrupted_audit_leaves_no_file(fake: FakeCloudOne, tmp_path: Path) -> None:
+    fake.rate_limit = RateLimit(rate=2, burst=1)  # slow enough to interrupt mid-way
+    process = await start("audit", "--out", "out", env=environment(fake), cwd=tmp_path)
+    for _ in range(400):
+        if fake.requests:
+            break
+        await asyncio.sleep(0.025)
+    assert fake.requests, "the audit never started"
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 130, stderr.decode()
+    assert "interrupted" in stderr.decode()
+    left = list((tmp_path / "out").iterdir())
+    assert left == []
+
+
+async def test_users_modify_in_bulk_from_stdin(fake: FakeCloudOne, tmp_path: Path) -> None:
+    ids = [i for i, u in fake.users.items() if u["state"] == "enabled"][:10]
+    ran = await c1iam(
+        "users", "modify", "--state", "disabled",
+        env=environment(fake), cwd=tmp_path, stdin="\n".join(ids).encode() + b"\n",
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.splitlines() == [f"{i} ok" for i in ids]
+    assert all(fake.users[i]["state"] == "disabled" for i in ids)
+
+
+async def test_a_failed_item_fails_the_run_but_not_the_others(
+    fake: FakeCloudOne, tmp_path: Path
+) -> None:
+    missing = str(uuid.uuid4())
+    present = next(iter(fake.users))
+    ran = await c1iam(
+        "users", "modify", "--role-id", "auditor", missing, present,
+        env=environment(fake), cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.code == 1
+    assert ran.stdout.splitlines()[0].startswith(f"{missing} error: 404")
+    assert ran.stdout.splitlines()[1] == f"{present} ok"
+    assert fake.users[present]["roleID"] == "auditor"
+
+
+async def test_a_bad_id_on_stdin_sends_nothing(fake: FakeCloudOne, tmp_path: Path) -> None:
+    good = next(iter(fake.users))
+    ran = await c1iam(
+        "users", "modify", "--state", "disabled",
+        env=environment(fake), cwd=tmp_path, stdin=f"{good}\nnot-a-uuid\n".encode(),
+    )  # fmt: skip
+    assert ran.code == 2
+    assert "not-a-uuid" in ran.stderr
+    assert ran.stderr.count("\n") == 1  # one line, no traceback
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "csv"])
+async def test_users_list_formats(fake: FakeCloudOne, tmp_path: Path, output_format: str) -> None:
+    ran = await c1iam(
+        "users", "list", "--format", output_format, env=environment(fake), cwd=tmp_path
+    )
+    assert ran.code == 0, ran.stderr
+    if output_format == "jsonl":
+        ids = [json.loads(line)["id"] for line in ran.stdout.splitlines()]
+    else:
+        ids = [row["id"] for row in csv.DictReader(ran.stdout.splitlines())]
+    assert sorted(ids) == sorted(fake.users)
+
+
+async def test_roles_search_by_name(fake: FakeCloudOne, tmp_path: Path) -> None:
+    ran = await c1iam(
+        "roles", "search", "--name", "Full%", "--format", "jsonl",
+        env=environment(fake), cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    names = [json.loads(line)["name"] for line in ran.stdout.splitlines()]
+    assert names == [r["name"] for r in fake.roles.values() if r["name"].startswith("Full")]
+
+
+async def test_unknown_flag_is_a_usage_error(tmp_path: Path) -> None:
+    ran = await c1iam("audit", "--no-such-flag", env=environment(None), cwd=tmp_path)
+    assert ran.code == 2
+    assert "no-such-flag" in ran.stderr
+
+
+async def test_missing_key_is_one_clear_line(tmp_path: Path) -> None:
+    ran = await c1iam("users", "list", env=environment(None), cwd=tmp_path)
+    assert ran.code == 2
+    assert "C1IAM_API_KEY" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+async def test_unknown_region_is_a_usage_error(tmp_path: Path) -> None:
+    env = environment(None, C1IAM_API_KEY="id:secret")
+    ran = await c1iam("--region", "mars-1", "users", "list", env=env, cwd=tmp_path)
+    assert ran.code == 2
+    assert "us-1" in ran.stderr
+
+
+async def test_unreachable_service_is_a_failure(tmp_path: Path) -> None:
+    env = environment(None, C1IAM_API_KEY="id:secret")
+    ran = await c1iam(
+        "--accounts-url", "http://127.0.0.1:9/api", "users", "list", env=env, cwd=tmp_path
+    )
+    assert ran.code == 1
+    assert "TransportError" in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+async def test_the_key_is_never_printed(fake: FakeCloudOne, tmp_path: Path) -> None:
+    secret = fake.api_key.split(":", 1)[1]
+    ok = await c1iam("-v", "users", "list", env=environment(fake), cwd=tmp_path)
+    key_file = tmp_path / "key"
+    key_file.write_text(fake.api_key + "-wrong\n")
+    refused = await c1iam(
+        "-v", "--api-key-file", str(key_file), "users", "list",
+        env=environment(fake, C1IAM_API_KEY=""), cwd=tmp_path,
+    )  # fmt: skip
+    assert ok.code == 0
+    assert refused.code == 1
+    assert "Unauthorized" in refused.stderr
+    for ran in (ok, refused):
+        assert secret not in ran.stdout + ran.stderr
+    assert "GET /users" in ok.stderr  # -v logged the requests

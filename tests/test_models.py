@@ -1,0 +1,244 @@
+"""The models and the converter: wire names, timestamps, unknown keys, criteria."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import c1iam
+from c1iam import AdministratorRole, Criterion, User
+from c1iam._converter import structure, unstructure, wire_name
+from tests import rights_codegen
+
+# -- names ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("attribute", "wire"),
+    [
+        ("role_id", "roleID"),
+        ("mfa_enabled", "mfaEnabled"),
+        ("computer_group_ids", "computerGroupIDs"),
+        ("allowed_ips", "allowedIPs"),
+        ("allowed_cidrs", "allowedCIDRs"),
+        (
+            "can_only_manipulate_users_with_equal_or_lesser_rights",
+            "canOnlyManipulateUsersWithEqualOrLesserRights",
+        ),
+        ("id", "id"),
+    ],
+)
+def test_wire_names(attribute: str, wire: str) -> None:
+    assert wire_name(attribute) == wire
+
+
+# -- users ---------------------------------------------------------------------------------
+
+REFERENCE_USER = {  # the example of the IAM API reference
+    "id": "cc401d8f-7920-4d03-9e48-ce8ef79b4835",
+    "name": "Jane Doe",
+    "email": "jane@example.com",
+    "roleID": "full-access",
+    "locale": "en-US",
+    "timezone": "America/Toronto",
+    "state": "enabled",
+    "mfaEnabled": True,
+    "created": "2020-06-21T09:01:12Z",
+    "lastModified": "2020-06-21T09:01:12.123456789+02:00",
+    "lastActivity": None,
+    "urn": "urn:cloudone:identity:ca-1:012345678912:user/cc401d8f-7920-4d03-9e48-ce8ef79b4835",
+    "aFieldFromTheFuture": {"ignored": True},
+}
+
+
+def test_a_user_reads_every_documented_field() -> None:
+    user = structure(REFERENCE_USER, User)
+    assert user.role_id == "full-access"
+    assert user.mfa_enabled is True
+    assert user.created == datetime(2020, 6, 21, 9, 1, 12, tzinfo=UTC)
+    assert user.last_modified == datetime(2020, 6, 21, 7, 1, 12, 123456, tzinfo=UTC)
+    assert user.last_activity is None
+
+
+def test_a_timestamp_without_offset_is_utc() -> None:
+    user = structure({"id": "x", "created": "2020-06-21T09:01:12"}, User)
+    assert user.created == datetime(2020, 6, 21, 9, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"name": "no id"},
+        {"id": 5},
+        {"id": "x", "mfaEnabled": "yes"},
+        {"id": "x", "created": "yesterday"},
+        {"id": "x", "created": 1592730072},
+        [],
+    ],
+)
+def test_wrong_shapes_are_protocol_errors(bad: Any) -> None:
+    with pytest.raises(c1iam.ProtocolError, match="User"):
+        structure(bad, User)
+
+
+aware_datetimes = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+optional_text = st.none() | st.text(max_size=20)
+
+
+@given(
+    st.builds(
+        User,
+        id=st.uuids().map(str),
+        name=optional_text,
+        email=optional_text,
+        role_id=optional_text,
+        state=st.none() | st.sampled_from(["enabled", "disabled", "locked"]),
+        mfa_enabled=st.none() | st.booleans(),
+        created=st.none() | aware_datetimes,
+        last_modified=st.none() | aware_datetimes,
+        last_activity=st.none() | aware_datetimes,
+        urn=optional_text,
+    )
+)
+def test_users_survive_a_round_trip(user: User) -> None:
+    assert structure(json.loads(json.dumps(unstructure(user))), User) == user
+
+
+# -- administrator roles -------------------------------------------------------------------
+
+
+def test_a_role_never_writes_its_read_only_fields_or_nones() -> None:
+    role = AdministratorRole(id=7, urn="urn:x", immutable=True, name="n", description=None)
+    assert unstructure(role) == {"name": "n"}
+
+
+rights_trees = st.recursive(
+    st.booleans(),
+    lambda children: st.dictionaries(st.text(min_size=1, max_size=12), children, max_size=4),
+    max_leaves=20,
+).filter(lambda tree: isinstance(tree, dict))
+
+
+@given(
+    rights=rights_trees,
+    ids=st.none() | st.lists(st.integers(0, 2**31 - 1), max_size=5),
+    name=optional_text,
+    flag=st.none() | st.booleans(),
+)
+def test_a_role_read_and_sent_back_loses_nothing(
+    rights: dict[str, Any], ids: list[int] | None, name: str | None, flag: bool | None
+) -> None:
+    wire: dict[str, Any] = {"ID": 3, "urn": "urn:x", "immutable": False, "rights": rights}
+    for key, value in (("name", name), ("allComputers", flag), ("computerIDs", ids)):
+        if value is not None:
+            wire[key] = value
+    role = structure(wire, AdministratorRole)
+    sent = unstructure(role)
+    assert sent == {k: v for k, v in wire.items() if k not in {"ID", "urn", "immutable"}}
+
+
+def test_a_role_does_not_share_its_rights_with_the_answer() -> None:
+    wire: dict[str, Any] = {
+        "ID": 1,
+        "rights": {"platformRights": {"computerRights": {"canEdit": True}}},
+    }
+    role = structure(wire, AdministratorRole)
+    wire["rights"]["platformRights"]["computerRights"]["canEdit"] = False
+    assert role.rights == {"platformRights": {"computerRights": {"canEdit": True}}}
+
+
+def test_the_rights_types_match_the_spec() -> None:
+    spec = json.loads(rights_codegen.SPEC.read_text())
+    assert rights_codegen.generate(spec) == rights_codegen.TARGET.read_text(), (
+        "c1iam/models/_rights.py is stale: run python -m tests.rights_codegen"
+    )
+
+
+def test_the_spec_copy_matches_the_shared_spec() -> None:
+    shared = Path(__file__).resolve().parents[2] / "shared" / "specs" / rights_codegen.SPEC.name
+    if not shared.exists():
+        pytest.skip("../shared is not beside this checkout")
+    assert json.loads(shared.read_text()) == json.loads(rights_codegen.SPEC.read_text())
+
+
+# -- criteria ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("symbol", "word"),
+    [
+        ("<", "less-than"),
+        ("<=", "less-than-or-equal"),
+        ("==", "equal"),
+        (">=", "greater-than-or-equal"),
+        (">", "greater-than"),
+        ("!=", "not-equal"),
+        ("less-than", "less-than"),
+    ],
+)
+def test_operators(symbol: Any, word: str) -> None:
+    assert unstructure(Criterion.id(symbol, 5)) == {"idTest": word, "idValue": 5}
+    assert unstructure(Criterion.numeric("n", symbol, 1.5))["numericTest"] == word
+    assert unstructure(Criterion.version("v", symbol, "20.0"))["versionTest"] == word
+
+
+def test_every_criterion_writes_the_api_fields() -> None:
+    first = datetime(2026, 1, 1, tzinfo=UTC)
+    last = first + timedelta(days=1)
+    assert unstructure(Criterion.string("name", "Aud%", negate=True)) == {
+        "fieldName": "name", "stringTest": "not-equal", "stringValue": "Aud%",
+        "stringWildcards": True,
+    }  # fmt: skip
+    assert unstructure(Criterion.boolean("allComputers", False)) == {
+        "fieldName": "allComputers", "booleanTest": False,
+    }  # fmt: skip
+    assert unstructure(Criterion.choice("platform", "linux")) == {
+        "fieldName": "platform", "choiceTest": "equal", "choiceValue": "linux",
+    }  # fmt: skip
+    assert unstructure(Criterion.null("description")) == {
+        "fieldName": "description", "nullTest": True,
+    }  # fmt: skip
+    assert unstructure(Criterion.date("created", first=first, last=last, last_inclusive=False)) == {
+        "fieldName": "created",
+        "firstDateValue": int(first.timestamp() * 1000),
+        "firstDateInclusive": True,
+        "lastDateValue": int(last.timestamp() * 1000),
+        "lastDateInclusive": False,
+    }
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Criterion.id("=", 5),  # type: ignore[arg-type]
+        lambda: Criterion.id(">", "5"),  # type: ignore[arg-type]
+        lambda: Criterion.numeric("n", ">", True),
+        lambda: Criterion.string("", "x"),
+        lambda: Criterion.string("name", 5),  # type: ignore[arg-type]
+        lambda: Criterion.boolean("allComputers", "yes"),  # type: ignore[arg-type]
+        lambda: Criterion.date("created"),
+        lambda: Criterion.date("created", first=datetime(2026, 1, 1)),
+        lambda: Criterion.date(
+            "created", first=datetime(2026, 1, 2, tzinfo=UTC), last=datetime(2026, 1, 1, tzinfo=UTC)
+        ),
+    ],
+)
+def test_bad_criteria_are_refused(build: Any) -> None:
+    with pytest.raises(c1iam.InvalidArgument):
+        build()
+
+
+def test_a_date_criterion_takes_any_time_zone() -> None:
+    eastern = timezone(timedelta(hours=-5))
+    moment = datetime(2026, 1, 1, 7, tzinfo=eastern)
+    assert unstructure(Criterion.date("created", first=moment))["firstDateValue"] == int(
+        datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp() * 1000
+    )
