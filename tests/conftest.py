@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 import c1iam
+from c1iam._config import Settings
 from c1iam.testing import FakeCloudOne
 
 
@@ -45,6 +47,26 @@ class FakeClock:
         # made ready. A sleep cancelled at that point lets no time pass.
         await asyncio.sleep(0)
         self.now += max(0.0, seconds)
+
+
+def make_settings(
+    api_key: str | None = "key-id:very-secret-part",
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """`Settings.resolve` with the defaults of a `Session`, an empty environment and a key."""
+    options: dict[str, Any] = {
+        "region": None,
+        "accounts_url": None,
+        "workload_url": None,
+        "legacy_auth": False,
+        "max_concurrency": 4,
+        "rate": None,
+        "retry": None,
+        "timeout": 10.0,
+    }
+    options.update(overrides)
+    return Settings.resolve(api_key, environ=environ or {}, **options)
 
 
 @pytest.fixture

@@ -9,56 +9,40 @@ import pytest
 
 import c1iam
 from c1iam._auth import Secret
-from c1iam._config import REGIONS, Settings, check_base_url
-
-
-def resolve(
-    api_key: str | None = "id:secret", environ: dict[str, str] | None = None, **options: object
-) -> Settings:
-    defaults: dict[str, object] = {
-        "region": None,
-        "accounts_url": None,
-        "workload_url": None,
-        "legacy_auth": False,
-        "max_concurrency": 4,
-        "rate": None,
-        "retry": None,
-        "timeout": 10.0,
-    }
-    defaults.update(options)
-    return Settings.resolve(api_key, environ=environ or {}, **defaults)  # type: ignore[arg-type]
+from c1iam._config import REGIONS, check_base_url
+from tests.conftest import make_settings
 
 
 def test_the_key_comes_from_the_environment() -> None:
-    settings = resolve(None, {"C1IAM_API_KEY": "from:env"})
+    settings = make_settings(None, {"C1IAM_API_KEY": "from:env"})
     assert settings.api_key.reveal() == "from:env"
 
 
 def test_a_missing_key_names_the_variable() -> None:
     with pytest.raises(ValueError, match="C1IAM_API_KEY"):
-        resolve(None)
+        make_settings(None)
 
 
 @pytest.mark.parametrize("key", ["", " id:secret", "id:secret\n", "id:se\ncret"])
 def test_a_key_that_would_break_a_header_is_refused(key: str) -> None:
     with pytest.raises(c1iam.InvalidArgument):
-        resolve(key)
+        make_settings(key)
 
 
 @pytest.mark.parametrize("region", REGIONS)
 def test_every_region_has_its_workload_url(region: str) -> None:
-    settings = resolve(region=region)
+    settings = make_settings(region=region)
     assert settings.workload_url == f"https://workload.{region}.cloudone.trendmicro.com/api"
     assert settings.accounts_url == "https://accounts.cloudone.trendmicro.com/api"
 
 
 def test_the_region_comes_from_the_environment() -> None:
-    assert resolve(environ={"C1IAM_REGION": "jp-1"}).region == "jp-1"
+    assert make_settings(environ={"C1IAM_REGION": "jp-1"}).region == "jp-1"
 
 
 def test_an_unknown_region_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"known regions: us-1, in-1"):
-        resolve(region="us-2")
+        make_settings(region="us-2")
 
 
 @pytest.mark.parametrize(
@@ -100,11 +84,11 @@ def test_other_urls_are_refused(url: str) -> None:
 )
 def test_bad_numbers_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(c1iam.InvalidArgument):
-        resolve(**options)
+        make_settings(**options)
 
 
 def test_the_key_is_in_no_repr_and_cannot_be_pickled() -> None:
-    settings = resolve("key-id:the-secret")
+    settings = make_settings("key-id:the-secret")
     assert "the-secret" not in repr(settings) + str(settings.api_key)
     assert settings.api_key.key_id == "key-id"
     with pytest.raises(TypeError, match="pickled"):

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 import c1iam
-from c1iam._config import Settings
 from c1iam._sansio import (
     Api,
     Call,
@@ -23,23 +22,9 @@ from c1iam._sansio import (
     path,
     read_response,
 )
+from tests.conftest import make_settings
 
-KEY = "key-id:very-secret-part"
-
-
-def settings(**overrides: object) -> Settings:
-    options: dict[str, object] = {
-        "region": None,
-        "accounts_url": None,
-        "workload_url": None,
-        "legacy_auth": False,
-        "max_concurrency": 4,
-        "rate": None,
-        "retry": None,
-        "timeout": 10.0,
-    }
-    options.update(overrides)
-    return Settings.resolve(KEY, environ={}, **options)  # type: ignore[arg-type]
+KEY = "key-id:very-secret-part"  # make_settings' default key
 
 
 def response(status: int, body: bytes = b"", **headers: str) -> Response:
@@ -50,7 +35,7 @@ def response(status: int, body: bytes = b"", **headers: str) -> Response:
 
 
 def test_a_cloud_one_key_goes_in_one_authorization_header() -> None:
-    request = build_request(Call(api=Api.WORKLOAD, method="GET", path="/roles"), settings())
+    request = build_request(Call(api=Api.WORKLOAD, method="GET", path="/roles"), make_settings())
     assert request.headers["Authorization"] == f"ApiKey {KEY}"
     assert request.headers["Api-Version"] == "v1"
     assert "api-secret-key" not in request.headers
@@ -60,7 +45,7 @@ def test_a_cloud_one_key_goes_in_one_authorization_header() -> None:
 
 def test_a_legacy_key_goes_in_api_secret_key_only() -> None:
     request = build_request(
-        Call(api=Api.WORKLOAD, method="GET", path="/roles"), settings(legacy_auth=True)
+        Call(api=Api.WORKLOAD, method="GET", path="/roles"), make_settings(legacy_auth=True)
     )
     assert request.headers["api-secret-key"] == KEY
     assert "Authorization" not in request.headers
@@ -69,20 +54,20 @@ def test_a_legacy_key_goes_in_api_secret_key_only() -> None:
 def test_a_legacy_key_cannot_call_iam() -> None:
     with pytest.raises(c1iam.InvalidArgument, match="legacy_auth"):
         build_request(
-            Call(api=Api.ACCOUNTS, method="GET", path="/users"), settings(legacy_auth=True)
+            Call(api=Api.ACCOUNTS, method="GET", path="/users"), make_settings(legacy_auth=True)
         )
 
 
 def test_a_body_is_compact_json_with_its_content_type() -> None:
     call = Call(api=Api.ACCOUNTS, method="POST", path="/users/x", json={"state": "disabled"})
-    request = build_request(call, settings())
+    request = build_request(call, make_settings())
     assert request.body is not None
     assert json.loads(request.body) == {"state": "disabled"}
     assert request.headers["Content-Type"] == "application/json"
 
 
 def test_the_key_is_not_in_a_request_repr() -> None:
-    request = build_request(Call(api=Api.ACCOUNTS, method="GET", path="/users"), settings())
+    request = build_request(Call(api=Api.ACCOUNTS, method="GET", path="/users"), make_settings())
     assert "very-secret-part" not in repr(request)
 
 

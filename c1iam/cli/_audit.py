@@ -161,6 +161,25 @@ class AuditReport:
 Progress = Callable[[str, int], None]
 
 
+async def _write_rows(
+    stream: c1iam.Stream[Any],
+    file: IO[str],
+    columns: tuple[str, ...],
+    add: Callable[[Any], None],
+    name: str,
+    progress: Progress | None,
+) -> None:
+    """Write a CSV row and count the findings of every record, page by page."""
+    writer = csv.writer(file)
+    writer.writerow(columns)
+    async for page in stream.pages():
+        for record in page.items:
+            writer.writerow([cell(getattr(record, column)) for column in columns])
+            add(record)
+        if progress is not None:
+            progress(name, len(page.items))
+
+
 async def run_audit(
     session: c1iam.Session,
     out: Path,
@@ -178,31 +197,26 @@ async def run_audit(
         atomic_file(paths[1]) as roles_file,
         atomic_file(paths[2]) as findings_file,
     ):
-
-        async def users() -> None:
-            writer = csv.writer(users_file)
-            writer.writerow(USER_COLUMNS)
-            async for page in session.users.list(page_size=100).pages():
-                for user in page.items:
-                    writer.writerow([cell(getattr(user, column)) for column in USER_COLUMNS])
-                    findings.add_user(user)
-                if progress is not None:
-                    progress("users", len(page.items))
-
-        async def roles() -> None:
-            writer = csv.writer(roles_file)
-            writer.writerow(ROLE_COLUMNS)
-            async for page in session.administrator_roles.search(page_size=500).pages():
-                for role in page.items:
-                    writer.writerow([cell(getattr(role, column)) for column in ROLE_COLUMNS])
-                    findings.add_role(role)
-                if progress is not None:
-                    progress("roles", len(page.items))
-
         # Both at once: one failing cancels the other, and the error surfaces.
         async with anyio.create_task_group() as group:
-            group.start_soon(users)
-            group.start_soon(roles)
+            group.start_soon(
+                _write_rows,
+                session.users.list(page_size=100),
+                users_file,
+                USER_COLUMNS,
+                findings.add_user,
+                "users",
+                progress,
+            )
+            group.start_soon(
+                _write_rows,
+                session.administrator_roles.search(page_size=500),
+                roles_file,
+                ROLE_COLUMNS,
+                findings.add_role,
+                "roles",
+                progress,
+            )
         json.dump(findings.as_json(as_of, inactive_days), findings_file, indent=2)
         findings_file.write("\n")
     return AuditReport(findings, paths)
