@@ -53,7 +53,8 @@ class Session:
       server's limit from its 429 answers.
     - `retry` (`RetryPolicy()`): what is retried, how often, how long.
     - `timeout` (30 s): the longest one attempt may take, connecting and reading included.
-    - `read_ahead` (1): pages a stream fetches ahead of its consumer.
+    - `read_ahead` (1): decoded pages a stream keeps ready for its consumer (one more
+      request may be in flight).
     - `clock`: time for the throttle and retries; tests pass a fake one.
     """
 

@@ -6,8 +6,9 @@ Two parts:
   Deep Security search by ID (`idTest greater-than <last ID>`, `sortByObjectID`), as
   Trend Micro's own samples do.
 - **`Stream`**: runs a pager in a background task that reads ahead of the consumer
-  through a bounded buffer (`read_ahead` pages, 1 by default), so page N+1 is on its way
-  while the caller works on page N, and a slow consumer never makes memory grow. Closing
+  through a bounded buffer (`read_ahead` decoded pages, 1 by default, plus one request in
+  flight), so page N+1 is on its way while the caller works on page N, and a slow
+  consumer never makes memory grow. Closing
   the stream, breaking out of `async for`, or cancelling the consuming task cancels the
   fetch in flight, which releases its connection.
 
