@@ -5,6 +5,7 @@ Manager (administrator roles). The public surface is described in API.md; everyt
 importable from here is public, everything in a `_module` is not.
 """
 
+from ._auth import Secret
 from ._backoff import RetryPolicy
 from ._bulk import BulkResult
 from ._errors import (
@@ -25,25 +26,39 @@ from ._errors import (
 from ._session import Session
 from ._streams import Page, Stream
 from ._throttle import ThrottleStats
-from .models import AdministratorRole, Criterion, Rights, User
+from .models import (
+    Account,
+    AdministratorRole,
+    ApiKey,
+    CloudOneRole,
+    Criterion,
+    Invitation,
+    Rights,
+    User,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "APIError",
+    "Account",
     "AdministratorRole",
+    "ApiKey",
     "BadRequest",
     "BulkResult",
     "C1IAMError",
+    "CloudOneRole",
     "Criterion",
     "Forbidden",
     "InvalidArgument",
+    "Invitation",
     "NotFound",
     "Page",
     "ProtocolError",
     "RateLimited",
     "RetryPolicy",
     "Rights",
+    "Secret",
     "ServerError",
     "ServiceUnavailable",
     "Session",

@@ -16,7 +16,8 @@ API_VERSION: Final = "v1"
 
 
 class Secret:
-    """A credential whose value is only handed out by `reveal()`."""
+    """A credential whose value is only handed out by `reveal()`: the session's API key, or
+    the secret of a key that `api_keys.create` made. Redacted in repr and str; not picklable."""
 
     __slots__ = ("_value",)
 
@@ -24,7 +25,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
-        """The secret itself: only the code that writes the auth header calls this."""
+        """The secret itself: for the auth header, or for a new API key's one showing."""
         return self._value
 
     @property

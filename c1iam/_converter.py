@@ -21,16 +21,36 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from ._auth import Secret
 from ._errors import ProtocolError
-from .models.administrator_roles import AdministratorRole, Rights
-from .models.criteria import Criterion
-from .models.users import User, UserChanges
+from .models import (
+    Account,
+    AccountChanges,
+    AdministratorRole,
+    ApiKey,
+    ApiKeyChanges,
+    CloudOneRole,
+    CloudOneRoleChanges,
+    Criterion,
+    Invitation,
+    InvitationRequest,
+    Rights,
+    User,
+    UserChanges,
+)
 
 __all__ = ["converter", "structure", "unstructure", "wire_name"]
 
 T = TypeVar("T")
 
-_ACRONYMS: Final = {"id": "ID", "ids": "IDs", "ips": "IPs", "cidrs": "CIDRs", "urn": "URN"}
+_ACRONYMS: Final = {
+    "id": "ID",
+    "ids": "IDs",
+    "ips": "IPs",
+    "cidrs": "CIDRs",
+    "urn": "URN",
+    "urns": "URNs",
+}
 
 # Where an API does not follow its own casing rule.
 _EXCEPTIONS: Final[Mapping[type, Mapping[str, str]]] = {
@@ -40,7 +60,22 @@ _EXCEPTIONS: Final[Mapping[type, Mapping[str, str]]] = {
 # Read-only fields of a model: read, never written (the server rejects or ignores them).
 _READ_ONLY: Final[Mapping[type, frozenset[str]]] = {
     AdministratorRole: frozenset({"id", "urn", "immutable"}),
+    ApiKey: frozenset({"secret"}),  # shown once by the service, never sent back
 }
+_MODELS: Final = (
+    User,
+    UserChanges,
+    AdministratorRole,
+    Criterion,
+    ApiKey,
+    ApiKeyChanges,
+    CloudOneRole,
+    CloudOneRoleChanges,
+    Account,
+    AccountChanges,
+    Invitation,
+    InvitationRequest,
+)
 
 
 def wire_name(attribute: str) -> str:
@@ -74,6 +109,12 @@ def _strict(expected: type, name: str) -> Callable[[Any, type], Any]:
         raise ValueError(f"expected {name}, got {type(value).__name__}")
 
     return check
+
+
+def _secret(value: Any, _: type) -> Secret:
+    if isinstance(value, str):
+        return Secret(value)
+    raise ValueError(f"expected a string, got {type(value).__name__}")
 
 
 def _number(value: Any, _: type) -> float:
@@ -145,6 +186,7 @@ def make_converter() -> cattrs.Converter:
         int: _strict(int, "an integer"),
         float: _number,
         datetime: _parse_timestamp,
+        Secret: _secret,
     }
     for type_, hook in scalars.items():
         converter.register_structure_hook(type_, hook)
@@ -155,7 +197,7 @@ def make_converter() -> cattrs.Converter:
     # By predicate: registering a TypedDict as a class breaks cattrs' dispatch of `bool`.
     converter.register_structure_hook_func(_is(Rights), _keep_tree)
     converter.register_unstructure_hook_func(_is(Rights), _copy_tree)
-    for cls in (User, UserChanges, AdministratorRole, Criterion):
+    for cls in _MODELS:
         _register_model(converter, cls)
     return converter
 

@@ -24,7 +24,7 @@ from ._sansio import Call, build_request, read_response
 from ._streams import Pager, Stream, _Failure
 from ._throttle import Clock, SystemClock, Throttle, ThrottleStats
 from ._transport import AiohttpTransport, Transport
-from .resources import AdministratorRoles, Users
+from .resources import Accounts, AdministratorRoles, ApiKeys, CloudOneRoles, Invitations, Users
 
 __all__ = ["Session"]
 
@@ -96,6 +96,14 @@ class Session:
         self._closed = False
         self.users = Users(self)
         """Cloud One IAM users."""
+        self.api_keys = ApiKeys(self)
+        """Cloud One IAM API keys."""
+        self.roles = CloudOneRoles(self)
+        """Cloud One roles (IAM), which users and API keys hold."""
+        self.accounts = Accounts(self)
+        """The Cloud One account itself."""
+        self.invitations = Invitations(self)
+        """Invitations to join the Cloud One account."""
         self.administrator_roles = AdministratorRoles(self)
         """Workload Security / Deep Security Manager administrator roles."""
 

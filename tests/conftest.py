@@ -10,7 +10,7 @@ import pytest
 
 import c1iam
 from c1iam._config import Settings
-from c1iam.testing import FakeCloudOne
+from c1iam.testing import FakeCloudOne, RecordedRequest
 
 
 @pytest.fixture
@@ -69,6 +69,17 @@ def make_settings(
     return Settings.resolve(api_key, environ=environ or {}, **options)
 
 
+def requests_to(
+    fake: FakeCloudOne, method: str, path_prefix: str, api: str = "accounts"
+) -> list[RecordedRequest]:
+    """The requests `fake` received with this method, under this path."""
+    return [
+        r
+        for r in fake.requests
+        if r.api == api and r.method == method and r.path.startswith(path_prefix)
+    ]
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     """A fresh fake clock."""
@@ -78,7 +89,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeCloudOne]:
     """The fake server on loopback, with a small deterministic account."""
-    async with FakeCloudOne(users=60, roles=12, seed=1) as server:
+    async with FakeCloudOne(users=60, roles=12, api_keys=40, invitations=12, seed=1) as server:
         yield server
 
 

@@ -126,6 +126,57 @@ def test_foreign_cursors_are_refused(cursor: str) -> None:
         decode_cursor(cursor)
 
 
+# -- the other IAM collections -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("POST", "/apikeys", {"alias": "no role"}, 400, "Required: roleID."),
+        ("POST", "/apikeys", {"roleID": "x", "secret": "mine"}, 400, "Cannot set: secret."),
+        ("POST", "/apikeys", {"roleID": "x", "enabled": "yes"}, 400, "enabled must be"),
+        ("POST", "/roles", {"name": "No URNs"}, 400, "Required: serviceRoleURNs."),
+        ("POST", "/invitations", {"email": "nobody", "roleID": "x"}, 400, "email must be"),
+        ("POST", "/invitations/abc", {"roleID": "x"}, 405, "Method not allowed."),
+        ("POST", "/accounts", {"alias": "x"}, 405, "Method not allowed."),
+        ("DELETE", "/accounts/123456789012", None, 405, "Method not allowed."),
+        ("GET", "/accounts/1234", None, 400, "Invalid account ID."),
+        ("POST", "/users", {"roleID": "x"}, 405, "Method not allowed."),  # users are invited
+        ("GET", "/apikeys/a/b", None, 404, "No such resource."),
+    ],
+)
+async def test_iam_collections_refuse_what_the_service_refuses(
+    fake: FakeCloudOne,
+    http: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    message: str,
+) -> None:
+    answered, answer = await call(
+        http, method, f"{fake.accounts_url}{path}", headers=iam_headers(fake), json=body
+    )
+    assert (answered, answer["message"][: len(message)]) == (status, message)
+
+
+async def test_invitations_are_created_with_201_and_keys_show_their_secret_once(
+    fake: FakeCloudOne, http: aiohttp.ClientSession
+) -> None:
+    url, headers = fake.accounts_url, iam_headers(fake)
+    status, invitation = await call(
+        http, "POST", f"{url}/invitations", headers=headers, json={"email": "a@b.c", "roleID": "x"}
+    )
+    assert status == 201
+    assert fake.invitations[invitation["id"]] == invitation
+    status, key = await call(http, "POST", f"{url}/apikeys", headers=headers, json={"roleID": "x"})
+    assert status == 200
+    assert key["secret"].startswith(key["id"] + ":")
+    assert "secret" not in fake.api_keys[key["id"]]
+    status, described = await call(http, "GET", f"{url}/apikeys/{key['id']}", headers=headers)
+    assert (status, "secret" in described) == (200, False)
+
+
 # -- roles ---------------------------------------------------------------------------------
 
 

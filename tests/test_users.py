@@ -10,17 +10,14 @@ import pytest
 
 import c1iam
 from c1iam._converter import structure
-from c1iam.testing import FakeCloudOne, Fault
+from c1iam.testing import FakeCloudOne, Fault, RecordedRequest
+from tests.conftest import requests_to
 
 pytestmark = pytest.mark.anyio
 
 
-def requests_to(fake: FakeCloudOne, method: str, path_prefix: str = "/users") -> list[Any]:
-    return [
-        r
-        for r in fake.requests
-        if r.api == "accounts" and r.method == method and r.path.startswith(path_prefix)
-    ]
+def users_requests(fake: FakeCloudOne, method: str) -> list[RecordedRequest]:
+    return requests_to(fake, method, "/users")
 
 
 async def test_list_yields_every_user_exactly_once(
@@ -28,7 +25,7 @@ async def test_list_yields_every_user_exactly_once(
 ) -> None:
     users = await session.users.list(page_size=7).collect()
     assert sorted(u.id for u in users) == sorted(fake.users)
-    assert len(requests_to(fake, "GET")) == -(-len(fake.users) // 7)
+    assert len(users_requests(fake, "GET")) == -(-len(fake.users) // 7)
 
 
 async def test_list_decodes_every_field(fake: FakeCloudOne, session: c1iam.Session) -> None:
@@ -44,7 +41,7 @@ async def test_list_filters_by_role(fake: FakeCloudOne, session: c1iam.Session) 
     role = next(iter(fake.users.values()))["roleID"]
     listed = [u.id async for u in session.users.list(role_id=role)]
     assert sorted(listed) == sorted(i for i, u in fake.users.items() if u["roleID"] == role)
-    assert all(r.query.get("roleID") == role for r in requests_to(fake, "GET"))
+    assert all(r.query.get("roleID") == role for r in users_requests(fake, "GET"))
 
 
 async def test_pages_resume_from_their_cursor_in_a_new_session(
@@ -58,12 +55,12 @@ async def test_pages_resume_from_their_cursor_in_a_new_session(
     ) as other:
         rest = await other.users.list(cursor=first_page.cursor, page_size=10).collect()
     assert sorted([u.id for u in first_page.items] + [u.id for u in rest]) == sorted(fake.users)
-    assert requests_to(fake, "GET")[-1].status == 200
+    assert users_requests(fake, "GET")[-1].status == 200
 
 
 async def test_cursors_are_sent_verbatim(fake: FakeCloudOne, session: c1iam.Session) -> None:
     pages = [page async for page in session.users.list(page_size=9).pages()]
-    sent = [r.query.get("cursor") for r in requests_to(fake, "GET")]
+    sent = [r.query.get("cursor") for r in users_requests(fake, "GET")]
     assert sent == [None, *[p.cursor for p in pages[:-1]]]
     assert any(c is not None and set(c) & set("+/=") for c in sent)
 
@@ -73,7 +70,7 @@ async def test_max_items_stops_early_and_asks_no_more_than_needed(
 ) -> None:
     users = await session.users.list(page_size=25, max_items=30).collect()
     assert len(users) == 30
-    assert [r.query["limit"] for r in requests_to(fake, "GET")] == ["25", "5"]
+    assert [r.query["limit"] for r in users_requests(fake, "GET")] == ["25", "5"]
 
 
 async def test_server_page_cap_is_followed(fake: FakeCloudOne, session: c1iam.Session) -> None:
@@ -119,11 +116,11 @@ async def test_modify_sends_only_the_given_fields(
     user = await session.users.modify(user_id, state="disabled")
     assert user.state == "disabled"
     assert fake.users[user_id]["state"] == "disabled"
-    (sent,) = requests_to(fake, "POST")
+    (sent,) = users_requests(fake, "POST")
     assert sent.body == {"state": "disabled"}
     assert sent.headers["Content-Type"] == "application/json"
     await session.users.modify(user_id, role_id="auditor", state="enabled")
-    assert requests_to(fake, "POST")[-1].body == {"roleID": "auditor", "state": "enabled"}
+    assert users_requests(fake, "POST")[-1].body == {"roleID": "auditor", "state": "enabled"}
 
 
 async def test_delete(fake: FakeCloudOne, session: c1iam.Session) -> None:

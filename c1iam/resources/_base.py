@@ -1,11 +1,13 @@
-"""What every resource group shares: the session it talks through, and ID checks.
+"""What every resource group shares: the session it talks through, and argument checks.
 
-IDs are checked before they go into a URL path: a user ID that is not a UUID, or a
-role ID that is not a positive int32, is an `InvalidArgument` and nothing is sent.
+IDs are checked before they go into a URL path: a user ID that is not a UUID, a role ID
+that is not a positive int32, an opaque ID with a `/` or a `..`, is an `InvalidArgument`
+and nothing is sent.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
@@ -15,9 +17,24 @@ from .._errors import InvalidArgument
 from .._sansio import Call
 from .._streams import Pager, Stream
 
-__all__ = ["Requester", "check_int32_id", "check_uuid", "check_word"]
+__all__ = [
+    "Requester",
+    "check_account_id",
+    "check_email",
+    "check_flag",
+    "check_identifier",
+    "check_int32_id",
+    "check_ip_addresses",
+    "check_ip_networks",
+    "check_text",
+    "check_urns",
+    "check_uuid",
+    "check_word",
+    "optional",
+]
 
 T = TypeVar("T")
+V = TypeVar("V")
 
 _INT32_MAX: Final = 2**31 - 1
 _UUID: Final = re.compile(
@@ -66,3 +83,88 @@ def check_word(name: str, value: str) -> str:
     if not isinstance(value, str) or not value or not value.isprintable() or " " in value:
         raise InvalidArgument(f"{name} must be a non-empty string without spaces, got {value!r}")
     return value
+
+
+_ACCOUNT_ID: Final = re.compile(r"[0-9A-Za-z]{12}")
+# Opaque IAM IDs ("full-access", an API key ID): URL-safe characters only, starting with a
+# letter or digit, so neither "." nor ".." can walk the path up after URL normalisation.
+_IDENTIFIER: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._~-]{0,127}")
+_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def check_account_id(name: str, value: str) -> str:
+    """`value` if it is a Cloud One account ID: 12 letters or digits."""
+    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
+        raise InvalidArgument(f"{name} must be a 12-character account ID, got {value!r}")
+    return value
+
+
+def check_identifier(name: str, value: str) -> str:
+    """`value` if it is an opaque ID safe in a URL path: letters, digits, `.`, `_`, `~`, `-`."""
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise InvalidArgument(
+            f"{name} must be 1 to 128 letters, digits, '.', '_', '~' or '-' "
+            f"starting with a letter or digit, got {value!r}"
+        )
+    return value
+
+
+def check_email(name: str, value: str) -> str:
+    """`value` if it looks like one email address."""
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value):
+        raise InvalidArgument(f"{name} must be an email address, got {value!r}")
+    return value
+
+
+def _each(name: str, values: Any, parse: Callable[[str], object]) -> tuple[str, ...]:
+    # Every value must parse. A bare string is iterable too: "10.0.0.1" must not become
+    # ten one-character entries.
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise InvalidArgument(f"{name} must be a list of strings, got {values!r}")
+    for value in values:
+        try:
+            if not isinstance(value, str):  # ip_address(5) would pass
+                raise TypeError(value)
+            parse(value)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"{name}: {value!r} is not valid") from None
+    return tuple(values)
+
+
+def check_ip_addresses(name: str, values: Any) -> tuple[str, ...]:
+    """`values` as a tuple if every one is an IPv4 or IPv6 address."""
+    return _each(name, values, ipaddress.ip_address)
+
+
+def check_ip_networks(name: str, values: Any) -> tuple[str, ...]:
+    """`values` as a tuple if every one is a CIDR block (`10.0.0.0/8`)."""
+    return _each(name, values, lambda value: ipaddress.ip_network(value, strict=False))
+
+
+def check_text(name: str, value: str) -> str:
+    """`value` if it is a string with something other than whitespace in it."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_flag(name: str, value: bool) -> bool:
+    """`value` if it is a bool (not 0, 1 or "false", which a server reads its own way)."""
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def check_urns(name: str, values: Any) -> tuple[str, ...]:
+    """`values` as a tuple if every one is a URN (`urn:...`)."""
+    return _each(name, values, _parse_urn)
+
+
+def _parse_urn(value: str) -> None:
+    if not isinstance(value, str) or not value.startswith("urn:") or " " in value:
+        raise ValueError(value)
+
+
+def optional(check: Callable[[str, V], T], name: str, value: V | None) -> T | None:
+    """`check(name, value)`, or `None` for an argument that was not given."""
+    return None if value is None else check(name, value)

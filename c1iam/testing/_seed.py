@@ -7,12 +7,22 @@ million of them take seconds and the least memory dicts of strings can.
 from __future__ import annotations
 
 import random
+import string
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-__all__ = ["ACCOUNT_ID", "REGION", "seed_roles", "seed_users"]
+__all__ = [
+    "ACCOUNT_ID",
+    "REGION",
+    "seed_account",
+    "seed_api_keys",
+    "seed_cloud_one_roles",
+    "seed_invitations",
+    "seed_roles",
+    "seed_users",
+]
 
 REGION: Final = "us-1"
 ACCOUNT_ID: Final = "123456789012"
@@ -81,12 +91,16 @@ def _timestamps(rng: random.Random, days: int, count: int = 4096) -> list[str]:
     )
 
 
+def _iam_urn(kind: str, item_id: str) -> str:
+    return f"urn:cloudone:identity:{REGION}:{ACCOUNT_ID}:{kind}/{item_id}"
+
+
 def seed_users(count: int, seed: int) -> Iterator[dict[str, Any]]:
     """`count` users in wire form."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     created_pool = _timestamps(rng, 3 * 365)
     activity_pool = _timestamps(rng, 365)
-    urn_prefix = f"urn:cloudone:identity:{REGION}:{ACCOUNT_ID}:user/"
+    urn_prefix = _iam_urn("user", "")
     for number in range(count):
         user_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
@@ -176,3 +190,98 @@ def seed_roles(count: int, seed: int) -> Iterator[dict[str, Any]]:
             "computerGroupIDs": sorted(rng.sample(range(50), rng.randrange(0, 3))),
             "policyIDs": sorted(rng.sample(range(1, 100), rng.randrange(0, 4))),
         }
+
+
+# The Cloud One roles the seeded users and keys hold, with the service roles they grant.
+_CLOUD_ONE_ROLES: Final = {
+    "full-access": ("Full Access", ("urn:cloudone:identity::role/full-access",)),
+    "read-only": ("Read Only", ("urn:cloudone:identity::role/read-only",)),
+    "developer": (
+        "Developer",
+        ("urn:cloudone:workload::role/read-only", "urn:cloudone:conformity::role/power-user"),
+    ),
+    "auditor": ("Auditor", ("urn:cloudone:conformity::role/read-only",)),
+    "workload-admin": ("Workload Administrator", ("urn:cloudone:workload::role/full-access",)),
+}
+
+
+def seed_cloud_one_roles() -> Iterator[dict[str, Any]]:
+    """The Cloud One roles that seeded users and API keys refer to."""
+    created = "2023-01-01T00:00:00Z"
+    for role_id, (name, urns) in _CLOUD_ONE_ROLES.items():
+        yield {
+            "id": role_id,
+            "name": name,
+            "description": f"The {name} role.",
+            "serviceRoleURNs": list(urns),
+            "created": created,
+            "lastModified": created,
+            "urn": _iam_urn("role", role_id),
+        }
+
+
+def seed_api_keys(count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """`count` API keys in wire form (never with a secret): some restricted to addresses,
+    some disabled, some unused for months, as in an account nobody has cleaned up."""
+    rng = random.Random(seed + 2)  # noqa: S311 - test data, not secrets
+    created_pool = _timestamps(rng, 3 * 365)
+    activity_pool = _timestamps(rng, 365)
+    alphabet = string.ascii_letters + string.digits
+    for number in range(count):
+        key_id = "".join(rng.choice(alphabet) for _ in range(27))
+        created_at = rng.randrange(len(created_pool))
+        restricted = rng.random() < 0.4
+        yield {
+            "id": key_id,
+            "alias": f"{rng.choice(_TEAMS).lower()}-automation-{number}",
+            "description": None if rng.random() < 0.3 else "Used by a scheduled job.",
+            "roleID": rng.choice(_ROLES),
+            "locale": "en-US",
+            "timezone": rng.choice(_ZONES),
+            "allowedIPs": [f"203.0.113.{rng.randrange(1, 255)}"] if restricted else [],
+            "allowedCIDRs": ["198.51.100.0/24"] if restricted and rng.random() < 0.5 else [],
+            "enabled": rng.random() < 0.85,
+            "created": created_pool[created_at],
+            "lastModified": created_pool[rng.randrange(created_at, len(created_pool))],
+            "lastActivity": None if rng.random() < 0.15 else rng.choice(activity_pool),
+            "urn": _iam_urn("apikey", key_id),
+        }
+
+
+def seed_invitations(count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """`count` pending invitations in wire form."""
+    rng = random.Random(seed + 3)  # noqa: S311 - test data, not secrets
+    sent_pool = _timestamps(rng, 30)
+    for number in range(count):
+        invitation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        sent = rng.choice(sent_pool)
+        yield {
+            "id": invitation_id,
+            "email": f"invitee{number}@example.com",
+            "roleID": rng.choice(_ROLES),
+            "state": "pending",
+            "created": sent,
+            "lastModified": sent,
+            "expiry": None,
+            "lastSent": sent,
+            "urn": _iam_urn("invitation", invitation_id),
+        }
+
+
+def seed_account() -> dict[str, Any]:
+    """The fake's one account."""
+    created = "2022-03-14T09:26:53Z"
+    return {
+        "id": ACCOUNT_ID,
+        "alias": "Demo account",
+        "locale": "en-US",
+        "timezone": "UTC",
+        "region": REGION,
+        "state": "active",
+        "mfaRequired": False,
+        "created": created,
+        "lastEntitlement": created,
+        "lastModified": created,
+        "urn": _iam_urn("account", ACCOUNT_ID),
+        "links": [],
+    }

@@ -20,15 +20,26 @@ import attrs
 from aiohttp import web
 
 from ._faults import Fault, FaultScript, RateLimit, ServerBucket
-from ._seed import ACCOUNT_ID, REGION, seed_roles, seed_users
+from ._seed import (
+    seed_account,
+    seed_api_keys,
+    seed_cloud_one_roles,
+    seed_invitations,
+    seed_roles,
+    seed_users,
+)
 from ._state import (
     IAM_DEFAULT_LIMIT,
+    AccountStore,
+    ApiKeyStore,
+    CloudOneRoleStore,
+    IamStore,
+    InvitationStore,
     Refused,
     RoleStore,
     UserStore,
     decode_cursor,
     encode_cursor,
-    new_user,
     parse_role_id,
     search_roles,
 )
@@ -78,7 +89,9 @@ class FakeCloudOne:
     Base URLs: `fake.accounts_url` (IAM) and `fake.workload_url` (Workload Security).
     Keys: `fake.api_key` (`Authorization: ApiKey ...`, both APIs) and
     `fake.legacy_api_key` (`api-secret-key`, the workload API only).
-    State: `fake.users` and `fake.roles` in wire form; change them freely.
+    State, in wire form, to change freely: IAM `fake.users`, `fake.api_keys`,
+    `fake.cloud_one_roles`, `fake.accounts` (one account), `fake.invitations`; Workload
+    Security `fake.roles` (administrator roles).
     Knobs: `iam_page_cap`, `search_page_cap`, `rate_limit`, `inject(fault)`,
     `before_request` hooks; `requests` lists what was received.
     """
@@ -88,6 +101,8 @@ class FakeCloudOne:
         *,
         users: int = 0,
         roles: int = 0,
+        api_keys: int = 0,
+        invitations: int = 0,
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -95,6 +110,10 @@ class FakeCloudOne:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.users = UserStore(seed_users(users, seed))
+        self.api_keys = ApiKeyStore(seed_api_keys(api_keys, seed))
+        self.cloud_one_roles = CloudOneRoleStore(seed_cloud_one_roles())
+        self.accounts = AccountStore([seed_account()])
+        self.invitations = InvitationStore(seed_invitations(invitations, seed))
         self.roles = RoleStore((role["ID"], role) for role in seed_roles(roles, seed))
         self.api_key = f"fake-key-{seed}:fake-secret-{seed}"
         self.legacy_api_key = f"fake-legacy-secret-{seed}"
@@ -162,7 +181,7 @@ class FakeCloudOne:
 
     def add_user(self, **fields: Any) -> dict[str, Any]:
         """Store a user (wire names; defaults for the rest) and return it."""
-        user = new_user(REGION, ACCOUNT_ID, **fields)
+        user = self.users.new(**fields)
         self.users[user["id"]] = user
         return user
 
@@ -296,26 +315,39 @@ class FakeCloudOne:
 
     # -- IAM ----------------------------------------------------------------------------------
 
+    def _iam_collections(self) -> Mapping[str, IamStore]:
+        return {
+            "users": self.users,
+            "apikeys": self.api_keys,
+            "roles": self.cloud_one_roles,
+            "accounts": self.accounts,
+            "invitations": self.invitations,
+        }
+
     def _accounts(self, request: web.Request, relative: str, body: Any) -> web.Response:
+        # Every IAM collection follows one set of conventions (reference page, section 1);
+        # the stores differ only in their rules.
         parts = relative.strip("/").split("/")
         method = request.method
-        if parts == ["users"]:
-            if method != "GET":
-                raise Refused(405, "Method not allowed.")
-            return self._list_users(request)
-        if len(parts) == 2 and parts[0] == "users":
-            if method == "GET":
-                return _json(self.users.get_user(parts[1]))
-            if method == "POST":
-                return _json(self.users.modify(parts[1], body))
-            if method == "DELETE":
-                self.users.get_user(parts[1])
-                del self.users[parts[1]]
-                return web.Response(status=204)
-            raise Refused(405, "Method not allowed.")
-        raise Refused(404, "No such resource.")
+        store = self._iam_collections().get(parts[0])
+        if store is None or len(parts) > 2:
+            raise Refused(404, "No such resource.")
+        if len(parts) == 1:
+            if method == "GET" and store.can_list:
+                return self._list(request, parts[0], store)
+            if method == "POST" and store.can_create:
+                return _json(store.create(body), status=store.created_status)
+        elif method == "GET":
+            return _json(store.get_item(parts[1]))
+        elif method == "POST" and store.can_modify:
+            return _json(store.modify(parts[1], body))
+        elif method == "DELETE" and store.can_delete:
+            store.get_item(parts[1])
+            del store[parts[1]]
+            return web.Response(status=204)
+        raise Refused(405, "Method not allowed.")
 
-    def _list_users(self, request: web.Request) -> web.Response:
+    def _list(self, request: web.Request, items_key: str, store: IamStore) -> web.Response:
         query = request.query
         try:
             limit = int(query.get("limit", "0"))
@@ -327,8 +359,9 @@ class FakeCloudOne:
         if self.iam_page_cap is not None:
             limit = min(limit, self.iam_page_cap)
         after = decode_cursor(query["cursor"]) if "cursor" in query else None
-        users, following = self.users.page(limit=limit, after=after, role_id=query.get("roleID"))
-        body: dict[str, Any] = {"users": users}
+        match = {name: value for name, value in query.items() if name in store.filters}
+        items, following = store.page(limit=limit, after=after, match=match)
+        body: dict[str, Any] = {items_key: items}
         if following is not None:
             body["next"] = encode_cursor(following)
         return _json(body)

@@ -10,12 +10,21 @@ import binascii
 import bisect
 import json
 import re
+import secrets
+import string
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
+
+from ._seed import ACCOUNT_ID, REGION
 
 __all__ = [
+    "AccountStore",
+    "ApiKeyStore",
+    "CloudOneRoleStore",
+    "IamStore",
+    "InvitationStore",
     "Refused",
     "RoleStore",
     "UserStore",
@@ -72,111 +81,289 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return str(created), str(user_id)
 
 
-# -- users ----------------------------------------------------------------------------------
+# -- IAM collections ------------------------------------------------------------------------
+
+_IDENTIFIER: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._~-]{0,127}")
+_ACCOUNT_ID: Final = re.compile(r"[0-9A-Za-z]{12}")
+_ID_ALPHABET: Final = string.ascii_letters + string.digits
+
+# A field rule: None if the value is acceptable, else what is wrong with it.
+Rule = Callable[[Any], "str | None"]
 
 
-def _user_key(user: dict[str, Any]) -> tuple[str, str]:
-    return (str(user.get("created", "")), str(user["id"]))
+def _text(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
 
 
-class UserStore(dict[str, dict[str, Any]]):
-    """Users by ID (wire form), with a sorted index for keyset paging.
+def _flag(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
 
-    A dict, so tests can add, change and delete users directly; the index follows.
+
+def _strings(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return None
+    return "must be a list of strings"
+
+
+def _one_of(*allowed: str) -> Rule:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check
+
+
+def _email(value: Any) -> str | None:
+    return None if isinstance(value, str) and "@" in value else "must be an email address"
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return (str(item.get("created", "")), str(item["id"]))
+
+
+class IamStore(dict[str, dict[str, Any]]):
+    """One IAM collection by ID (wire form), with a sorted index for keyset paging.
+
+    A dict, so tests can add, change and delete items directly; the index follows. A
+    subclass states the collection's rules: ID format, writable fields, what a create
+    needs, which operations exist.
     """
 
-    def __init__(self, users: Iterable[dict[str, Any]] = ()) -> None:
-        super().__init__((user["id"], user) for user in users)
-        self._index = sorted(_user_key(user) for user in self.values())
+    kind: ClassVar[str] = "Item"
+    id_pattern: ClassVar[re.Pattern[str]] = _IDENTIFIER
+    writable: ClassVar[Mapping[str, Rule]] = {}
+    required: ClassVar[frozenset[str]] = frozenset()  # on create
+    filters: ClassVar[frozenset[str]] = frozenset()  # list query parameters: exact match
+    can_list: ClassVar[bool] = True
+    can_create: ClassVar[bool] = True
+    can_modify: ClassVar[bool] = True
+    can_delete: ClassVar[bool] = True
+    created_status: ClassVar[int] = 200
 
-    def __setitem__(self, user_id: str, user: dict[str, Any]) -> None:
-        if user_id in self:
-            self._unindex(user_id)
-        super().__setitem__(user_id, user)
-        bisect.insort(self._index, _user_key(user))
+    def __init__(self, items: Iterable[dict[str, Any]] = ()) -> None:
+        super().__init__((item["id"], item) for item in items)
+        self._index = sorted(_key(item) for item in self.values())
 
-    def __delitem__(self, user_id: str) -> None:
-        self._unindex(user_id)
-        super().__delitem__(user_id)
+    def __setitem__(self, item_id: str, item: dict[str, Any]) -> None:
+        if item_id in self:
+            self._unindex(item_id)
+        super().__setitem__(item_id, item)
+        bisect.insort(self._index, _key(item))
 
-    def pop(self, user_id: str, *default: Any) -> Any:
-        """Remove and return a user."""
-        if user_id in self:
-            self._unindex(user_id)
-        return super().pop(user_id, *default)
+    def __delitem__(self, item_id: str) -> None:
+        self._unindex(item_id)
+        super().__delitem__(item_id)
+
+    def pop(self, item_id: str, *default: Any) -> Any:
+        """Remove and return an item."""
+        if item_id in self:
+            self._unindex(item_id)
+        return super().pop(item_id, *default)
 
     def clear(self) -> None:
-        """Remove every user."""
+        """Remove every item."""
         super().clear()
         self._index.clear()
 
-    def _unindex(self, user_id: str) -> None:
-        key = _user_key(self[user_id])
+    def _unindex(self, item_id: str) -> None:
+        key = _key(self[item_id])
         position = bisect.bisect_left(self._index, key)
         if position < len(self._index) and self._index[position] == key:
             del self._index[position]
 
     def page(
-        self, *, limit: int, after: tuple[str, str] | None, role_id: str | None
+        self, *, limit: int, after: tuple[str, str] | None, match: Mapping[str, str]
     ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
-        """Up to `limit` users after the key `after`; the key to continue from, or None."""
+        """Up to `limit` items after the key `after` whose fields equal `match`; the key to
+        continue from, or None at the end."""
         start = 0 if after is None else bisect.bisect_right(self._index, after)
         found: list[dict[str, Any]] = []
         position = start
         while position < len(self._index):
             key = self._index[position]
             position += 1
-            user = self.get(key[1])
-            if user is None or (role_id is not None and user.get("roleID") != role_id):
+            item = self.get(key[1])
+            if item is None or any(item.get(name) != value for name, value in match.items()):
                 continue
             if len(found) == limit:
-                return found, _user_key(found[-1])
-            found.append(user)
+                return found, _key(found[-1])
+            found.append(item)
         return found, None
 
-    def modify(self, user_id: str, body: Any) -> dict[str, Any]:
-        """Apply a modification body (`roleID`, `state`)."""
-        user = self.get_user(user_id)
-        if not isinstance(body, dict) or not body or set(body) - {"roleID", "state"}:
-            raise Refused(400, "Only roleID and state can be modified.")
-        if "state" in body and body["state"] not in USER_STATES:
-            raise Refused(400, "state must be enabled or disabled.")
-        if "roleID" in body and (not isinstance(body["roleID"], str) or not body["roleID"]):
-            raise Refused(400, "roleID must be a non-empty string.")
-        user.update(body)
-        user["lastModified"] = now_rfc3339()
-        return user
+    def get_item(self, item_id: str) -> dict[str, Any]:
+        """An item by ID; 400 for a malformed ID, 404 for an absent one."""
+        if not self.id_pattern.fullmatch(item_id):
+            raise Refused(400, f"Invalid {self.kind.lower()} ID.")
+        item = self.get(item_id)
+        if item is None:
+            raise Refused(404, f"{self.kind} not found.")
+        return item
 
-    def get_user(self, user_id: str) -> dict[str, Any]:
-        """A user by ID; 400 for a malformed ID, 404 for an absent one."""
-        if not _UUID.fullmatch(user_id):
-            raise Refused(400, "Invalid user ID.")
-        user = self.get(user_id)
-        if user is None:
-            raise Refused(404, "User not found.")
-        return user
+    def _check_body(self, body: Any, *, required: frozenset[str]) -> dict[str, Any]:
+        if not isinstance(body, dict) or not body:
+            raise Refused(400, "The request body must be a JSON object.")
+        unknown = set(body) - set(self.writable)
+        if unknown:
+            raise Refused(400, f"Cannot set: {', '.join(sorted(unknown))}.")
+        missing = required - set(body)
+        if missing:
+            raise Refused(400, f"Required: {', '.join(sorted(missing))}.")
+        for name, value in body.items():
+            problem = self.writable[name](value)
+            if problem is not None:
+                raise Refused(400, f"{name} {problem}.")
+        return body
+
+    def modify(self, item_id: str, body: Any) -> dict[str, Any]:
+        """Apply a modification body: only writable fields, each valid."""
+        item = self.get_item(item_id)
+        item.update(self._check_body(body, required=frozenset()))
+        item["lastModified"] = now_rfc3339()
+        return item
+
+    def create(self, body: Any) -> dict[str, Any]:
+        """Store a new item from a creation body; the item as the service answers it."""
+        item = self.new(**self._check_body(body, required=self.required))
+        self[item["id"]] = item
+        return item
+
+    def new(self, **fields: Any) -> dict[str, Any]:
+        """An item in wire form, defaults for what `fields` leaves out (not stored)."""
+        raise NotImplementedError
 
 
-def new_user(region: str, account_id: str, **fields: Any) -> dict[str, Any]:
-    """A user in wire form, with defaults for what `fields` leaves out."""
-    user_id = fields.pop("id", None) or str(uuid.uuid4())
+def _stamped(kind: str, item_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     stamp = now_rfc3339()
-    user: dict[str, Any] = {
-        "id": user_id,
-        "name": "New User",
-        "email": f"user-{user_id[:8]}@example.com",
-        "roleID": "read-only",
-        "locale": "en-US",
-        "timezone": "UTC",
-        "state": "enabled",
-        "mfaEnabled": False,
+    return {
+        "id": item_id,
         "created": stamp,
         "lastModified": stamp,
-        "lastActivity": None,
-        "urn": f"urn:cloudone:identity:{region}:{account_id}:user/{user_id}",
+        "urn": f"urn:cloudone:identity:{REGION}:{ACCOUNT_ID}:{kind}/{item_id}",
+    } | fields
+
+
+def _random_id(length: int = 27) -> str:
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+class UserStore(IamStore):
+    """Users: UUID IDs; only `roleID` and `state` can change; created by invitation."""
+
+    kind = "User"
+    id_pattern = _UUID
+    writable: ClassVar[Mapping[str, Rule]] = {"roleID": _text, "state": _one_of(*USER_STATES)}
+    filters = frozenset({"roleID"})
+    can_create = False
+
+    def new(self, **fields: Any) -> dict[str, Any]:
+        """A user in wire form, with defaults for what `fields` leaves out."""
+        user_id = fields.pop("id", None) or str(uuid.uuid4())
+        defaults = {
+            "name": "New User",
+            "email": f"user-{user_id[:8]}@example.com",
+            "roleID": "read-only",
+            "locale": "en-US",
+            "timezone": "UTC",
+            "state": "enabled",
+            "mfaEnabled": False,
+            "lastActivity": None,
+        }
+        return _stamped("user", user_id, defaults | fields)
+
+
+class ApiKeyStore(IamStore):
+    """API keys: the secret is in the creation answer only, never stored."""
+
+    kind = "API key"
+    writable: ClassVar[Mapping[str, Rule]] = {
+        "alias": _text,
+        "description": _text,
+        "roleID": _text,
+        "locale": _text,
+        "timezone": _text,
+        "enabled": _flag,
+        "allowedIPs": _strings,
+        "allowedCIDRs": _strings,
     }
-    user.update(fields)
-    return user
+    required = frozenset({"roleID"})
+    filters = frozenset({"roleID"})
+
+    def new(self, **fields: Any) -> dict[str, Any]:
+        """An API key in wire form, with defaults for what `fields` leaves out."""
+        key_id = fields.pop("id", None) or _random_id()
+        defaults: dict[str, Any] = {
+            "alias": f"key-{key_id[:6]}",
+            "description": None,
+            "roleID": "read-only",
+            "locale": "en-US",
+            "timezone": "UTC",
+            "enabled": True,
+            "allowedIPs": [],
+            "allowedCIDRs": [],
+            "lastActivity": None,
+        }
+        return _stamped("apikey", key_id, defaults | fields)
+
+    def create(self, body: Any) -> dict[str, Any]:
+        """Store a new key; the answer alone carries `secret` (`<id>:<secret>`)."""
+        key = super().create(body)
+        return key | {"secret": f"{key['id']}:{_random_id(48)}"}
+
+
+class CloudOneRoleStore(IamStore):
+    """Cloud One roles: IDs such as "full-access"; created with a name and service roles."""
+
+    kind = "Role"
+    writable: ClassVar[Mapping[str, Rule]] = {
+        "name": _text,
+        "description": _text,
+        "serviceRoleURNs": _strings,
+    }
+    required = frozenset({"name", "serviceRoleURNs"})
+
+    def new(self, **fields: Any) -> dict[str, Any]:
+        """A role in wire form, with defaults for what `fields` leaves out."""
+        role_id = fields.pop("id", None) or f"custom-{_random_id(10).lower()}"
+        defaults: dict[str, Any] = {"name": role_id, "description": None, "serviceRoleURNs": []}
+        return _stamped("role", role_id, defaults | fields)
+
+
+class AccountStore(IamStore):
+    """The account: one item, 12-character ID, described and modified only."""
+
+    kind = "Account"
+    id_pattern = _ACCOUNT_ID
+    writable: ClassVar[Mapping[str, Rule]] = {
+        "alias": _text,
+        "locale": _text,
+        "timezone": _text,
+        "mfaRequired": _flag,
+    }
+    can_list = False
+    can_create = False
+    can_delete = False
+
+
+class InvitationStore(IamStore):
+    """Invitations: created (201) with an email and a role, then described or withdrawn."""
+
+    kind = "Invitation"
+    writable: ClassVar[Mapping[str, Rule]] = {"email": _email, "roleID": _text}
+    required = frozenset({"email", "roleID"})
+    can_modify = False
+    created_status = 201
+
+    def new(self, **fields: Any) -> dict[str, Any]:
+        """An invitation in wire form, with defaults for what `fields` leaves out."""
+        invitation_id = fields.pop("id", None) or str(uuid.uuid4())
+        stamp = now_rfc3339()
+        defaults = {
+            "email": f"invitee-{invitation_id[:8]}@example.com",
+            "roleID": "read-only",
+            "state": "pending",
+            "expiry": None,
+            "lastSent": stamp,
+        }
+        return _stamped("invitation", invitation_id, defaults | fields)
 
 
 # -- administrator roles --------------------------------------------------------------------

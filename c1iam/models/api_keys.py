@@ -1,0 +1,50 @@
+"""Cloud One IAM API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+
+from .._auth import Secret
+
+__all__ = ["ApiKey", "ApiKeyChanges"]
+
+
+@attrs.frozen(kw_only=True)
+class ApiKey:
+    """An API key of a Cloud One account.
+
+    `secret` is only set on the key returned by `api_keys.create`: the one time the service
+    shows it. It is a `c1iam.Secret` (redacted in every repr and str; `secret.reveal()` gives
+    the value), and it takes no part in equality.
+    """
+
+    id: str
+    alias: str | None = None
+    description: str | None = None
+    role_id: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    allowed_ips: tuple[str, ...] | None = None
+    allowed_cidrs: tuple[str, ...] | None = None
+    enabled: bool | None = None
+    created: datetime | None = None
+    last_modified: datetime | None = None
+    last_activity: datetime | None = None
+    urn: str | None = None
+    secret: Secret | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen(kw_only=True)
+class ApiKeyChanges:
+    """The body of an API key creation or modification: fields that are `None` are not sent."""
+
+    alias: str | None = None
+    description: str | None = None
+    role_id: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    enabled: bool | None = None
+    allowed_ips: tuple[str, ...] | None = None
+    allowed_cidrs: tuple[str, ...] | None = None

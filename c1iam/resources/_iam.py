@@ -1,0 +1,95 @@
+"""What every collection of the IAM API shares (reference page, section 1).
+
+One path (`/users`, `/apikeys`, ...), lists paged by the opaque `next` cursor under one
+items key, `POST` to create, `GET`/`POST`/`DELETE` on `/<path>/<id>` to describe, modify
+and delete. A resource group subclasses `IamCollection`, states its path, model and ID
+rule, validates its own arguments and calls these; requests, paging and decoding are here,
+once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+import attrs
+
+from .._converter import structure, structurer, unstructure
+from .._errors import InvalidArgument
+from .._sansio import Api, Call, path
+from .._streams import CursorPager, Stream
+from ._base import Requester
+
+__all__ = ["IamCollection"]
+
+ModelT = TypeVar("ModelT")
+
+
+class IamCollection(Generic[ModelT]):
+    """The operations of one IAM collection, for a resource group to expose."""
+
+    collection: ClassVar[str]
+    """The path segment: "users", "apikeys", ..."""
+    items_key: ClassVar[str]
+    """The key of the items in a list page: `{"next": ..., "<items_key>": [...]}` (only
+    for a collection that lists)."""
+    model: type[ModelT]
+    id_name: ClassVar[str]
+    """The argument name that error messages show for the ID."""
+    check_id: ClassVar[staticmethod[[str, str], str]]
+    """The ID rule, e.g. `staticmethod(check_uuid)`: raises `InvalidArgument`."""
+
+    def __init__(self, session: Requester) -> None:
+        self._session = session
+
+    def _item_path(self, item_id: Any) -> str:
+        # IDs are checked before they go into a URL path, and percent-encoded even then.
+        return path(self.collection, type(self).check_id(self.id_name, item_id))
+
+    def _list(
+        self,
+        *,
+        filters: Sequence[tuple[str, str]] = (),
+        page_size: int | None,
+        cursor: str | None,
+        max_items: int | None,
+    ) -> Stream[ModelT]:
+        pager = CursorPager(
+            path=path(self.collection),
+            items_key=self.items_key,
+            filters=filters,
+            page_size=page_size,
+            cursor=cursor,
+            max_items=max_items,
+        )
+        return self._session._stream(pager, structurer(self.model))
+
+    async def _create(self, body: Any) -> ModelT:
+        # idempotent=False: a create is re-sent only when the server said it did not
+        # process it (429/503), never after an ambiguous failure (API.md, "Throttling").
+        call = Call(
+            api=Api.ACCOUNTS,
+            method="POST",
+            path=path(self.collection),
+            json=unstructure(body),
+            idempotent=False,
+        )
+        return structure(await self._session._request(call), self.model)
+
+    async def _describe(self, item_id: Any) -> ModelT:
+        call = Call(api=Api.ACCOUNTS, method="GET", path=self._item_path(item_id))
+        return structure(await self._session._request(call), self.model)
+
+    async def _modify(self, item_id: Any, changes: Any) -> ModelT:
+        item_path = self._item_path(item_id)
+        body = unstructure(changes)
+        if not body:
+            # An empty modification would be a wasted call at best.
+            names = ", ".join(f"{field.name}=" for field in attrs.fields(type(changes)))
+            raise InvalidArgument(f"modify needs at least one of {names}")
+        call = Call(api=Api.ACCOUNTS, method="POST", path=item_path, json=body)
+        return structure(await self._session._request(call), self.model)
+
+    async def _delete(self, item_id: Any) -> None:
+        call = Call(api=Api.ACCOUNTS, method="DELETE", path=self._item_path(item_id))
+        await self._session._request(call)

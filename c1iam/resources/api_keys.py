@@ -1,0 +1,102 @@
+"""`session.api_keys`: Cloud One IAM API keys (reference page, "The rest of the IAM API")."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._streams import Stream
+from ..models.api_keys import ApiKey, ApiKeyChanges
+from ._base import (
+    check_flag,
+    check_identifier,
+    check_ip_addresses,
+    check_ip_networks,
+    check_text,
+    check_word,
+    optional,
+)
+from ._iam import IamCollection
+
+__all__ = ["ApiKeys"]
+
+
+class ApiKeys(IamCollection[ApiKey]):
+    """List, create, describe, modify and delete the API keys of a Cloud One account.
+
+    `allowed_ips` / `allowed_cidrs` restrict where a key may be used from; an empty list
+    lifts the restriction, `None` (the default) leaves it as it is.
+    """
+
+    collection = "apikeys"
+    items_key = "apikeys"
+    model = ApiKey
+    id_name = "api_key_id"
+    check_id = staticmethod(check_identifier)
+
+    def list(
+        self,
+        *,
+        role_id: str | None = None,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> Stream[ApiKey]:
+        """Every API key (with `role_id`: only those with that role), following `next`."""
+        filters = [] if role_id is None else [("roleID", check_word("role_id", role_id))]
+        return self._list(filters=filters, page_size=page_size, cursor=cursor, max_items=max_items)
+
+    async def create(
+        self,
+        *,
+        role_id: str,
+        alias: str | None = None,
+        description: str | None = None,
+        locale: str | None = None,
+        timezone: str | None = None,
+        enabled: bool | None = None,
+        allowed_ips: Sequence[str] | None = None,
+        allowed_cidrs: Sequence[str] | None = None,
+    ) -> ApiKey:
+        """A new key with the role `role_id`. Its `secret` is set on this result only: the
+        service shows it once. It is never logged, and redacted in every repr."""
+        body = ApiKeyChanges(
+            role_id=check_word("role_id", role_id),
+            alias=optional(check_text, "alias", alias),
+            description=optional(check_text, "description", description),
+            locale=optional(check_word, "locale", locale),
+            timezone=optional(check_word, "timezone", timezone),
+            enabled=optional(check_flag, "enabled", enabled),
+            allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
+            allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
+        )
+        return await self._create(body)
+
+    async def describe(self, api_key_id: str) -> ApiKey:
+        """One API key (without its secret); `NotFound` if there is none with this ID."""
+        return await self._describe(api_key_id)
+
+    async def modify(
+        self,
+        api_key_id: str,
+        *,
+        alias: str | None = None,
+        description: str | None = None,
+        role_id: str | None = None,
+        enabled: bool | None = None,
+        allowed_ips: Sequence[str] | None = None,
+        allowed_cidrs: Sequence[str] | None = None,
+    ) -> ApiKey:
+        """Change the given fields of a key (the others are not sent); the key as it is now."""
+        changes = ApiKeyChanges(
+            alias=optional(check_text, "alias", alias),
+            description=optional(check_text, "description", description),
+            role_id=optional(check_word, "role_id", role_id),
+            enabled=optional(check_flag, "enabled", enabled),
+            allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
+            allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
+        )
+        return await self._modify(api_key_id, changes)
+
+    async def delete(self, api_key_id: str) -> None:
+        """Delete a key: whoever holds it can no longer call the APIs."""
+        await self._delete(api_key_id)

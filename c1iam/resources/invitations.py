@@ -1,0 +1,47 @@
+"""`session.invitations`: invitations to a Cloud One account (reference page, "The rest of
+the IAM API"; the list path is inferred)."""
+
+from __future__ import annotations
+
+from .._streams import Stream
+from ..models.invitations import Invitation, InvitationRequest
+from ._base import check_email, check_identifier, check_word
+from ._iam import IamCollection
+
+__all__ = ["Invitations"]
+
+
+class Invitations(IamCollection[Invitation]):
+    """List, create, describe and delete the invitations of a Cloud One account."""
+
+    collection = "invitations"
+    items_key = "invitations"
+    model = Invitation
+    id_name = "invitation_id"
+    check_id = staticmethod(check_identifier)
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> Stream[Invitation]:
+        """Every open invitation, following `next`."""
+        return self._list(page_size=page_size, cursor=cursor, max_items=max_items)
+
+    async def create(self, *, email: str, role_id: str) -> Invitation:
+        """Invite `email` to join the account with the role `role_id` (the service answers
+        201 and sends the email). Never sent twice after an ambiguous failure."""
+        body = InvitationRequest(
+            email=check_email("email", email), role_id=check_word("role_id", role_id)
+        )
+        return await self._create(body)
+
+    async def describe(self, invitation_id: str) -> Invitation:
+        """One invitation; `NotFound` if there is none with this ID."""
+        return await self._describe(invitation_id)
+
+    async def delete(self, invitation_id: str) -> None:
+        """Withdraw an invitation; `NotFound` if there is none with this ID."""
+        await self._delete(invitation_id)

@@ -1,0 +1,74 @@
+"""`session.roles`: Cloud One roles (reference page, "The rest of the IAM API").
+
+Not Workload Security administrator roles: those are `session.administrator_roles`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._streams import Stream
+from ..models.roles import CloudOneRole, CloudOneRoleChanges
+from ._base import check_identifier, check_text, check_urns, optional
+from ._iam import IamCollection
+
+__all__ = ["CloudOneRoles"]
+
+
+class CloudOneRoles(IamCollection[CloudOneRole]):
+    """List, create, describe, modify and delete the Cloud One roles of an account."""
+
+    collection = "roles"
+    items_key = "roles"
+    model = CloudOneRole
+    id_name = "role_id"
+    check_id = staticmethod(check_identifier)
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> Stream[CloudOneRole]:
+        """Every Cloud One role, following `next`."""
+        return self._list(page_size=page_size, cursor=cursor, max_items=max_items)
+
+    async def create(
+        self,
+        *,
+        name: str,
+        service_role_urns: Sequence[str],
+        description: str | None = None,
+    ) -> CloudOneRole:
+        """A new role granting the service roles `service_role_urns` (`urn:...` strings)."""
+        body = CloudOneRoleChanges(
+            name=check_text("name", name),
+            description=optional(check_text, "description", description),
+            service_role_urns=check_urns("service_role_urns", service_role_urns),
+        )
+        return await self._create(body)
+
+    async def describe(self, role_id: str) -> CloudOneRole:
+        """One role, e.g. "full-access"; `NotFound` if there is none with this ID."""
+        return await self._describe(role_id)
+
+    async def modify(
+        self,
+        role_id: str,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        service_role_urns: Sequence[str] | None = None,
+    ) -> CloudOneRole:
+        """Change the given fields of a role (the others are not sent); the role as it is now."""
+        changes = CloudOneRoleChanges(
+            name=optional(check_text, "name", name),
+            description=optional(check_text, "description", description),
+            service_role_urns=optional(check_urns, "service_role_urns", service_role_urns),
+        )
+        return await self._modify(role_id, changes)
+
+    async def delete(self, role_id: str) -> None:
+        """Delete a role; `NotFound` if there is none with this ID."""
+        await self._delete(role_id)

@@ -1,0 +1,106 @@
+"""`session.api_keys` over HTTP against the fake server.
+
+The conventions every IAM collection shares are in `test_iam.py`; here is what is
+particular to API keys: the role filter, the one-time secret, address restrictions.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from typing import Any
+
+import pytest
+
+import c1iam
+from c1iam.testing import FakeCloudOne
+from tests.conftest import requests_to
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_list_filters_by_role(fake: FakeCloudOne, session: c1iam.Session) -> None:
+    role = next(iter(fake.api_keys.values()))["roleID"]
+    listed = [key.id async for key in session.api_keys.list(role_id=role, page_size=5)]
+    expected = [key_id for key_id, key in fake.api_keys.items() if key["roleID"] == role]
+    assert sorted(listed) == sorted(expected)
+    assert all(r.query["roleID"] == role for r in requests_to(fake, "GET", "/apikeys"))
+
+
+async def test_create_sends_the_given_fields_and_returns_the_secret_once(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    created = await session.api_keys.create(
+        role_id="auditor",
+        alias="nightly-audit",
+        enabled=True,
+        allowed_ips=["203.0.113.7", "2001:db8::1"],
+        allowed_cidrs=("10.0.0.0/8",),
+    )
+    (sent,) = requests_to(fake, "POST", "/apikeys")
+    assert sent.body == {
+        "roleID": "auditor",
+        "alias": "nightly-audit",
+        "enabled": True,
+        "allowedIPs": ["203.0.113.7", "2001:db8::1"],
+        "allowedCIDRs": ["10.0.0.0/8"],
+    }
+    assert created.secret is not None
+    assert created.secret.reveal().startswith(f"{created.id}:")
+    assert "secret" not in fake.api_keys[created.id]  # the service keeps no copy
+    described = await session.api_keys.describe(created.id)
+    assert described.secret is None
+    assert described == created  # the secret takes no part in equality
+
+
+async def test_a_created_secret_appears_in_no_repr_log_or_pickle(
+    session: c1iam.Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = await session.api_keys.create(role_id="read-only")
+    assert created.secret is not None
+    secret = created.secret.reveal()
+    shown = [repr(created), str(created), repr(created.secret), f"{created.secret}"]
+    assert all(secret not in text and "********" in text for text in shown)
+    assert caplog.records, "DEBUG logging produced nothing to check"
+    assert secret not in caplog.text
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(created)
+
+
+async def test_modify_sends_only_the_given_fields_and_an_empty_list_lifts_a_restriction(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    key_id = next(k for k, key in fake.api_keys.items() if key["allowedIPs"])
+    modified = await session.api_keys.modify(key_id, allowed_ips=[], enabled=False)
+    assert modified.allowed_ips == ()
+    assert modified.enabled is False
+    assert fake.api_keys[key_id]["allowedIPs"] == []
+    (sent,) = requests_to(fake, "POST", "/apikeys/")
+    assert sent.body == {"enabled": False, "allowedIPs": []}
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"allowed_ips": "203.0.113.7"},  # a string, not a list of them
+        {"allowed_ips": ["203.0.113.300"]},
+        {"allowed_ips": [3405803783]},  # an int that ipaddress would accept
+        {"allowed_cidrs": ["10.0.0.0/33"]},
+        {"allowed_cidrs": [None]},
+        {"enabled": "false"},
+        {"enabled": 0},
+        {"alias": ""},
+        {"alias": "   "},
+        {"role_id": "full access"},
+    ],
+)
+async def test_bad_arguments_are_refused_before_sending(
+    fake: FakeCloudOne, session: c1iam.Session, arguments: dict[str, Any]
+) -> None:
+    name = next(iter(arguments))
+    with pytest.raises(c1iam.InvalidArgument, match=name):
+        await session.api_keys.modify(next(iter(fake.api_keys)), **arguments)
+    with pytest.raises(c1iam.InvalidArgument, match=name):
+        await session.api_keys.create(**{"role_id": "read-only", **arguments})
+    assert fake.requests == []
