@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import c1iam
-from c1iam.testing import FakeCloudOne
+from c1iam.testing import FakeCloudOne, Fault
 from tests.conftest import requests_to
 
 pytestmark = pytest.mark.anyio
@@ -104,3 +104,15 @@ async def test_bad_arguments_are_refused_before_sending(
     with pytest.raises(c1iam.InvalidArgument, match=name):
         await session.api_keys.create(**{"role_id": "read-only", **arguments})
     assert fake.requests == []
+
+
+async def test_an_unreadable_creation_answer_does_not_echo_the_secret(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    secret = "key-id:the-one-time-secret"
+    answer = {"id": "key-id", "secret": secret, "enabled": "not a bool"}
+    fake.inject(Fault.status(200, body=answer, method="POST", path="^/apikeys$"))
+    with pytest.raises(c1iam.ProtocolError, match="enabled") as raised:
+        await session.api_keys.create(role_id="read-only")
+    assert secret not in str(raised.value) + repr(raised.value)
+    assert raised.value.__cause__ is None  # nothing chained that could print the body

@@ -86,11 +86,16 @@ async def test_audit_writes_every_user_and_role_once_and_the_right_findings(
         roles = list(csv.DictReader(file))
     assert sorted(row["id"] for row in users) == sorted(fake.users)
     assert sorted(int(row["id"]) for row in roles) == sorted(fake.roles)
+    with (out / "api_keys.csv").open() as file:
+        api_keys = list(csv.DictReader(file))
+    assert sorted(row["id"] for row in api_keys) == sorted(fake.api_keys)
+    assert not any("secret" in column for column in api_keys[0])
     findings = json.loads((out / "findings.json").read_text())
 
     # The expectations, computed here from the fake's own data.
     since = datetime(2026, 11, 1, tzinfo=UTC) - timedelta(days=30)
     wire = fake.users.values()
+    keys = fake.api_keys.values()
     expected = {
         "users_without_mfa": {u["id"] for u in wire if not u["mfaEnabled"]},
         "disabled_users": {u["id"] for u in wire if u["state"] == "disabled"},
@@ -105,6 +110,16 @@ async def test_audit_writes_every_user_and_role_once_and_the_right_findings(
             r["ID"] for r in fake.roles.values() if r["allowWebService"]
         },
         "immutable_roles": {r["ID"] for r in fake.roles.values() if r["immutable"]},
+        "api_keys_without_ip_restrictions": {
+            k["id"] for k in keys if not k["allowedIPs"] and not k["allowedCIDRs"]
+        },
+        "disabled_api_keys": {k["id"] for k in keys if not k["enabled"]},
+        "never_used_api_keys": {k["id"] for k in keys if k["lastActivity"] is None},
+        "inactive_api_keys": {
+            k["id"]
+            for k in keys
+            if k["lastActivity"] is not None and parse_time(k["lastActivity"]) < since  # type: ignore[operator]
+        },
     }
     for key, ids in expected.items():
         assert {entry["id"] for entry in findings[key]} == ids, key
@@ -121,7 +136,7 @@ async def test_demo_audit_runs_without_a_key(tmp_path: Path) -> None:
     assert ran.code == 0, ran.stderr
     assert "users" in ran.stdout
     assert "3,000" in ran.stdout
-    for name in ("users.csv", "roles.csv", "findings.json"):
+    for name in ("users.csv", "api_keys.csv", "roles.csv", "findings.json"):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 

@@ -22,7 +22,7 @@ import c1iam
 from c1iam.resources._base import check_int32_id, check_uuid
 from c1iam.testing import FakeCloudOne, RateLimit
 
-from ._audit import run_audit
+from ._audit import SOURCES, run_audit
 from ._output import FORMATS, write_records
 
 __all__ = ["cli"]
@@ -35,6 +35,7 @@ EXIT_INTERRUPTED = 130
 
 # The demo account: big enough to page, throttled enough to show the limiter at work.
 DEMO_USERS = 3000
+DEMO_API_KEYS = 150
 DEMO_ROLES = 200
 DEMO_RATE_LIMIT = RateLimit(rate=20, burst=10)
 
@@ -95,11 +96,13 @@ class Target:
             "rate": self.rate,
         }
         if self.demo:
-            async with FakeCloudOne(users=DEMO_USERS, roles=DEMO_ROLES, seed=7) as fake:
+            async with FakeCloudOne(
+                users=DEMO_USERS, api_keys=DEMO_API_KEYS, roles=DEMO_ROLES, seed=7
+            ) as fake:
                 fake.rate_limit = DEMO_RATE_LIMIT
                 stderr.print(
-                    f"[dim]demo: a fake account with {DEMO_USERS} users and {DEMO_ROLES} "
-                    f"roles, limited to {DEMO_RATE_LIMIT.rate:g} requests/s, "
+                    f"[dim]demo: a fake account with {DEMO_USERS} users, {DEMO_API_KEYS} API "
+                    f"keys and {DEMO_ROLES} roles, limited to {DEMO_RATE_LIMIT.rate:g} requests/s, "
                     f"at {fake.accounts_url}[/dim]"
                 )
                 async with c1iam.Session(
@@ -187,7 +190,7 @@ def cli(context: click.Context, /, verbose: bool, **options: Any) -> None:
 )
 @click.pass_obj
 def audit(target: Target, out: Path, inactive_days: int, as_of: datetime | None) -> None:
-    """Stream every user and role; write CSVs and findings; print a summary."""
+    """Stream every user, API key and role; write CSVs and findings; print a summary."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -207,7 +210,7 @@ def audit(target: Target, out: Path, inactive_days: int, as_of: datetime | None)
     )
 
     async def work(session: c1iam.Session) -> Any:
-        tasks = {name: progress.add_task(name, total=None, rate="") for name in ("users", "roles")}
+        tasks = {name: progress.add_task(name, total=None, rate="") for name in SOURCES}
 
         def advance(name: str, count: int) -> None:
             stats = session.stats()
@@ -406,13 +409,33 @@ def roles_delete(target: Target, role_id: str) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option("--users", "user_count", type=click.IntRange(min=0), default=1000, show_default=True)
 @click.option("--roles", "role_count", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option(
+    "--api-keys", "api_key_count", type=click.IntRange(min=0), default=50, show_default=True
+)
+@click.option(
+    "--invitations", "invitation_count", type=click.IntRange(min=0), default=5, show_default=True
+)
 @click.option("--seed", type=int, default=0, show_default=True)
-def fake_server(host: str, port: int, user_count: int, role_count: int, seed: int) -> None:
+def fake_server(
+    host: str,
+    port: int,
+    user_count: int,
+    role_count: int,
+    api_key_count: int,
+    invitation_count: int,
+    seed: int,
+) -> None:
     """Serve the embedded fake of both APIs until Ctrl-C (for developing other tools)."""
 
     async def serve() -> None:
         async with FakeCloudOne(
-            users=user_count, roles=role_count, seed=seed, host=host, port=port
+            users=user_count,
+            roles=role_count,
+            api_keys=api_key_count,
+            invitations=invitation_count,
+            seed=seed,
+            host=host,
+            port=port,
         ) as fake:
             click.echo(f"accounts_url: {fake.accounts_url}")
             click.echo(f"workload_url: {fake.workload_url}")

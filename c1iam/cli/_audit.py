@@ -1,6 +1,7 @@
-"""The identity audit: stream every user and role, write CSVs and findings as they come.
+"""The identity audit: stream every user, API key and administrator role, write CSVs and
+findings as they come.
 
-Nothing is loaded whole: users and roles are streamed concurrently, each row is written
+Nothing is loaded whole: the three are streamed concurrently, each row is written
 as its page arrives, and the findings keep only what they report. Every file is written
 under a temporary name and renamed into place only once complete, so an interrupted or
 failed audit leaves no file that pretends to be whole.
@@ -25,9 +26,17 @@ import c1iam
 
 __all__ = ["AuditReport", "Findings", "atomic_file", "run_audit"]
 
+# What the audit streams, in the order of its files and progress bars.
+SOURCES = ("users", "api keys", "roles")
+
 USER_COLUMNS = (
     "id", "name", "email", "role_id", "state", "mfa_enabled", "created", "last_modified",
     "last_activity", "locale", "timezone", "urn",
+)  # fmt: skip
+# Never a secret column: a listed key has no secret, and a file must never hold one.
+API_KEY_COLUMNS = (
+    "id", "alias", "description", "role_id", "enabled", "allowed_ips", "allowed_cidrs",
+    "created", "last_modified", "last_activity", "locale", "timezone", "urn",
 )  # fmt: skip
 ROLE_COLUMNS = (
     "id", "name", "description", "immutable", "all_computers", "all_policies",
@@ -66,22 +75,31 @@ def _user_ref(user: c1iam.User) -> dict[str, Any]:
     return {"id": user.id, "email": user.email, "name": user.name}
 
 
+def _key_ref(key: c1iam.ApiKey) -> dict[str, Any]:
+    return {"id": key.id, "alias": key.alias, "role_id": key.role_id}
+
+
 def _role_ref(role: c1iam.AdministratorRole) -> dict[str, Any]:
     return {"id": role.id, "name": role.name}
 
 
 @attrs.define
 class Findings:
-    """What the audit reports, accumulated one user and one role at a time."""
+    """What the audit reports, accumulated one user, key and role at a time."""
 
     inactive_since: datetime
     users: int = 0
+    api_keys: int = 0
     roles: int = 0
     without_mfa: list[dict[str, Any]] = attrs.Factory(list)
     inactive: list[dict[str, Any]] = attrs.Factory(list)
     never_active: list[dict[str, Any]] = attrs.Factory(list)
     disabled: list[dict[str, Any]] = attrs.Factory(list)
     per_role: Counter[str] = attrs.Factory(Counter)
+    keys_unrestricted: list[dict[str, Any]] = attrs.Factory(list)
+    keys_disabled: list[dict[str, Any]] = attrs.Factory(list)
+    keys_inactive: list[dict[str, Any]] = attrs.Factory(list)
+    keys_never_used: list[dict[str, Any]] = attrs.Factory(list)
     all_computers: list[dict[str, Any]] = attrs.Factory(list)
     all_policies: list[dict[str, Any]] = attrs.Factory(list)
     web_service: list[dict[str, Any]] = attrs.Factory(list)
@@ -100,6 +118,18 @@ class Findings:
         elif user.last_activity < self.inactive_since:
             self.inactive.append({**_user_ref(user), "last_activity": cell(user.last_activity)})
 
+    def add_api_key(self, key: c1iam.ApiKey) -> None:
+        """Count an API key in every finding it belongs to."""
+        self.api_keys += 1
+        if not key.allowed_ips and not key.allowed_cidrs:
+            self.keys_unrestricted.append(_key_ref(key))  # usable from anywhere
+        if key.enabled is False:
+            self.keys_disabled.append(_key_ref(key))
+        if key.last_activity is None:
+            self.keys_never_used.append(_key_ref(key))
+        elif key.last_activity < self.inactive_since:
+            self.keys_inactive.append({**_key_ref(key), "last_activity": cell(key.last_activity)})
+
     def add_role(self, role: c1iam.AdministratorRole) -> None:
         """Count a role in every finding it belongs to."""
         self.roles += 1
@@ -117,11 +147,20 @@ class Findings:
         since = self.inactive_since.date().isoformat()
         return [
             ("users", "users", self.users),
+            ("api_keys", "API keys", self.api_keys),
             ("roles", "administrator roles", self.roles),
             ("users_without_mfa", "users without MFA", len(self.without_mfa)),
             ("inactive_users", f"users inactive since {since}", len(self.inactive)),
             ("never_active_users", "users never active", len(self.never_active)),
             ("disabled_users", "disabled users", len(self.disabled)),
+            (
+                "api_keys_without_ip_restrictions",
+                "API keys usable from any address",
+                len(self.keys_unrestricted),
+            ),
+            ("disabled_api_keys", "disabled API keys", len(self.keys_disabled)),
+            ("inactive_api_keys", f"API keys unused since {since}", len(self.keys_inactive)),
+            ("never_used_api_keys", "API keys never used", len(self.keys_never_used)),
             ("roles_with_all_computers", "roles with all computers", len(self.all_computers)),
             ("roles_with_all_policies", "roles with all policies", len(self.all_policies)),
             (
@@ -143,6 +182,10 @@ class Findings:
             "never_active_users": self.never_active,
             "disabled_users": self.disabled,
             "users_per_role": dict(sorted(self.per_role.items())),
+            "api_keys_without_ip_restrictions": self.keys_unrestricted,
+            "disabled_api_keys": self.keys_disabled,
+            "inactive_api_keys": self.keys_inactive,
+            "never_used_api_keys": self.keys_never_used,
             "roles_with_all_computers": self.all_computers,
             "roles_with_all_policies": self.all_policies,
             "roles_with_web_service_access": self.web_service,
@@ -159,6 +202,16 @@ class AuditReport:
 
 
 Progress = Callable[[str, int], None]
+
+
+@attrs.frozen
+class _Source:
+    """One stream of the audit and the CSV file it becomes."""
+
+    file_name: str
+    stream: c1iam.Stream[Any]
+    columns: tuple[str, ...]
+    add: Callable[[Any], None]
 
 
 async def _write_rows(
@@ -188,35 +241,33 @@ async def run_audit(
     as_of: datetime,
     progress: Progress | None = None,
 ) -> AuditReport:
-    """Audit every user and administrator role of `session` into `out` (an existing
-    directory)."""
+    """Audit every user, API key and administrator role of `session` into `out` (an
+    existing directory)."""
     findings = Findings(inactive_since=as_of - timedelta(days=inactive_days))
-    paths = (out / "users.csv", out / "roles.csv", out / "findings.json")
-    with (
-        atomic_file(paths[0]) as users_file,
-        atomic_file(paths[1]) as roles_file,
-        atomic_file(paths[2]) as findings_file,
-    ):
-        # Both at once: one failing cancels the other, and the error surfaces.
+    sources = (
+        _Source("users.csv", session.users.list(page_size=100), USER_COLUMNS, findings.add_user),
+        _Source(
+            "api_keys.csv",
+            session.api_keys.list(page_size=100),
+            API_KEY_COLUMNS,
+            findings.add_api_key,
+        ),
+        _Source(
+            "roles.csv",
+            session.administrator_roles.search(page_size=500),
+            ROLE_COLUMNS,
+            findings.add_role,
+        ),
+    )
+    paths = (*(out / source.file_name for source in sources), out / "findings.json")
+    with contextlib.ExitStack() as files:
+        *csv_files, findings_file = [files.enter_context(atomic_file(path)) for path in paths]
+        # All at once: one failing cancels the others, and the error surfaces.
         async with anyio.create_task_group() as group:
-            group.start_soon(
-                _write_rows,
-                session.users.list(page_size=100),
-                users_file,
-                USER_COLUMNS,
-                findings.add_user,
-                "users",
-                progress,
-            )
-            group.start_soon(
-                _write_rows,
-                session.administrator_roles.search(page_size=500),
-                roles_file,
-                ROLE_COLUMNS,
-                findings.add_role,
-                "roles",
-                progress,
-            )
+            for name, source, file in zip(SOURCES, sources, csv_files, strict=True):
+                group.start_soon(
+                    _write_rows, source.stream, file, source.columns, source.add, name, progress
+                )
         json.dump(findings.as_json(as_of, inactive_days), findings_file, indent=2)
         findings_file.write("\n")
     return AuditReport(findings, paths)
