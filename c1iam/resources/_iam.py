@@ -2,9 +2,9 @@
 
 One path (`/users`, `/apikeys`, ...), lists paged by the opaque `next` cursor under one
 items key, `POST` to create, `GET`/`POST`/`DELETE` on `/<path>/<id>` to describe, modify
-and delete. A resource group subclasses `IamCollection`, states its path, model and ID
-rule, validates its own arguments and calls these; requests, paging and decoding are here,
-once.
+and delete. A resource group subclasses `IamCollection` (or `Listed` / `ListedByRole`,
+which add the public `list`), states its path, model and ID rule, validates its own
+arguments and calls these; requests, paging and decoding are here, once.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from .._converter import structure, structurer, unstructure
 from .._errors import InvalidArgument
 from .._sansio import Api, Call, path
 from .._streams import CursorPager, Stream
-from ._base import Requester
+from ._base import Requester, check_word
 
-__all__ = ["IamCollection"]
+__all__ = ["IamCollection", "Listed", "ListedByRole"]
 
 ModelT = TypeVar("ModelT")
 
@@ -93,3 +93,34 @@ class IamCollection(Generic[ModelT]):
     async def _delete(self, item_id: Any) -> None:
         call = Call(api=Api.ACCOUNTS, method="DELETE", path=self._item_path(item_id))
         await self._session._request(call)
+
+
+class Listed(IamCollection[ModelT]):
+    """A collection that lists all its items."""
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> Stream[ModelT]:
+        """Every item, following `next`; `page_size` defaults to the API's 25."""
+        return self._list(page_size=page_size, cursor=cursor, max_items=max_items)
+
+
+class ListedByRole(IamCollection[ModelT]):
+    """A collection whose list can be narrowed to one role (query `roleID`, exact match)."""
+
+    def list(
+        self,
+        *,
+        role_id: str | None = None,
+        page_size: int | None = None,
+        cursor: str | None = None,
+        max_items: int | None = None,
+    ) -> Stream[ModelT]:
+        """Every item (with `role_id`: only those with that role), following `next`;
+        `page_size` defaults to the API's 25."""
+        filters = [] if role_id is None else [("roleID", check_word("role_id", role_id))]
+        return self._list(filters=filters, page_size=page_size, cursor=cursor, max_items=max_items)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._streams import Stream
 from ..models.api_keys import ApiKey, ApiKeyChanges
 from ._base import (
     check_flag,
@@ -15,12 +14,12 @@ from ._base import (
     check_word,
     optional,
 )
-from ._iam import IamCollection
+from ._iam import ListedByRole
 
 __all__ = ["ApiKeys"]
 
 
-class ApiKeys(IamCollection[ApiKey]):
+class ApiKeys(ListedByRole[ApiKey]):
     """List, create, describe, modify and delete the API keys of a Cloud One account.
 
     `allowed_ips` / `allowed_cidrs` restrict where a key may be used from; an empty list
@@ -32,18 +31,6 @@ class ApiKeys(IamCollection[ApiKey]):
     model = ApiKey
     id_name = "api_key_id"
     check_id = staticmethod(check_identifier)
-
-    def list(
-        self,
-        *,
-        role_id: str | None = None,
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-    ) -> Stream[ApiKey]:
-        """Every API key (with `role_id`: only those with that role), following `next`."""
-        filters = [] if role_id is None else [("roleID", check_word("role_id", role_id))]
-        return self._list(filters=filters, page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def create(
         self,

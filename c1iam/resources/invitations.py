@@ -3,15 +3,14 @@ the IAM API"; the list path is inferred)."""
 
 from __future__ import annotations
 
-from .._streams import Stream
 from ..models.invitations import Invitation, InvitationRequest
 from ._base import check_email, check_identifier, check_word
-from ._iam import IamCollection
+from ._iam import Listed
 
 __all__ = ["Invitations"]
 
 
-class Invitations(IamCollection[Invitation]):
+class Invitations(Listed[Invitation]):
     """List, create, describe and delete the invitations of a Cloud One account."""
 
     collection = "invitations"
@@ -19,16 +18,6 @@ class Invitations(IamCollection[Invitation]):
     model = Invitation
     id_name = "invitation_id"
     check_id = staticmethod(check_identifier)
-
-    def list(
-        self,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-    ) -> Stream[Invitation]:
-        """Every open invitation, following `next`."""
-        return self._list(page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def create(self, *, email: str, role_id: str) -> Invitation:
         """Invite `email` to join the account with the role `role_id` (the service answers

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .._streams import Stream
 from ..models.roles import CloudOneRole, CloudOneRoleChanges
 from ._base import check_identifier, check_text, check_urns, optional
-from ._iam import IamCollection
+from ._iam import Listed
 
 __all__ = ["CloudOneRoles"]
 
 
-class CloudOneRoles(IamCollection[CloudOneRole]):
+class CloudOneRoles(Listed[CloudOneRole]):
     """List, create, describe, modify and delete the Cloud One roles of an account."""
 
     collection = "roles"
@@ -23,16 +22,6 @@ class CloudOneRoles(IamCollection[CloudOneRole]):
     model = CloudOneRole
     id_name = "role_id"
     check_id = staticmethod(check_identifier)
-
-    def list(
-        self,
-        *,
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-    ) -> Stream[CloudOneRole]:
-        """Every Cloud One role, following `next`."""
-        return self._list(page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def create(
         self,

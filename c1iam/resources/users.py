@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Final
 
 from .._errors import InvalidArgument
-from .._streams import Stream
 from ..models.users import User, UserChanges
 from ._base import check_uuid, check_word
-from ._iam import IamCollection
+from ._iam import ListedByRole
 
 __all__ = ["Users"]
 
 _STATES: Final = frozenset({"enabled", "disabled"})
 
 
-class Users(IamCollection[User]):
+class Users(ListedByRole[User]):
     """List, describe, modify and delete the users of a Cloud One account."""
 
     collection = "users"
@@ -23,21 +22,6 @@ class Users(IamCollection[User]):
     model = User
     id_name = "user_id"
     check_id = staticmethod(check_uuid)
-
-    def list(
-        self,
-        *,
-        role_id: str | None = None,
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-    ) -> Stream[User]:
-        """Every user (with `role_id`: only those with that role), following `next`.
-
-        `page_size` defaults to the API's 25.
-        """
-        filters = [] if role_id is None else [("roleID", check_word("role_id", role_id))]
-        return self._list(filters=filters, page_size=page_size, cursor=cursor, max_items=max_items)
 
     async def describe(self, user_id: str) -> User:
         """One user; `NotFound` if there is none with this ID."""
