@@ -84,14 +84,19 @@ def wire_name(attribute: str) -> str:
     return first + "".join(_ACRONYMS.get(word, word.capitalize()) for word in rest)
 
 
-def _parse_timestamp(value: Any, _: type) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if not isinstance(value, str):
+def _timestamps(*, nullable: bool) -> Callable[[Any, type], datetime | None]:
+    def parse(value: Any, _: type) -> datetime | None:
+        if type(value) is str:
+            # Python 3.11's fromisoformat reads RFC 3339: `Z`, offsets, any fraction digits.
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if value is None and nullable:
+            return None
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
         raise ValueError(f"a timestamp must be a string, got {type(value).__name__}")
-    # Python 3.11's fromisoformat reads RFC 3339: `Z`, offsets, any number of fraction digits.
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    return parse
 
 
 def _format_timestamp(value: datetime) -> str:
@@ -100,11 +105,16 @@ def _format_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _strict(expected: type, name: str) -> Callable[[Any, type], Any]:
+def _strict(expected: type, name: str, *, nullable: bool = False) -> Callable[[Any, type], Any]:
     # cattrs' default hooks coerce (`str(5)`, `bool("no")`): a wrong type from the server
-    # would pass as a wrong value. These check instead, and are about twice as fast.
+    # would pass as a wrong value. These check instead, and are about twice as fast. One
+    # function for `X | None` too: decoding is the stream's CPU cost, a call per field counts.
     def check(value: Any, _: type) -> Any:
-        if isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
+        if (
+            type(value) is expected
+            or (value is None and nullable)
+            or (isinstance(value, expected) and not (expected is int and isinstance(value, bool)))
+        ):
             return value
         raise ValueError(f"expected {name}, got {type(value).__name__}")
 
@@ -180,19 +190,19 @@ def _register_model(converter: cattrs.Converter, cls: type) -> None:
 def make_converter() -> cattrs.Converter:
     """A converter that knows every model (see the module docstring)."""
     converter = cattrs.Converter()
-    scalars: dict[Any, Callable[[Any, type], Any]] = {
-        str: _strict(str, "a string"),
-        bool: _strict(bool, "a boolean"),
-        int: _strict(int, "an integer"),
-        float: _number,
-        datetime: _parse_timestamp,
-        Secret: _secret,
-    }
-    for type_, hook in scalars.items():
-        converter.register_structure_hook(type_, hook)
+    checked = {str: "a string", bool: "a boolean", int: "an integer"}
+    for type_, name in checked.items():
+        converter.register_structure_hook(type_, _strict(type_, name))
         # `X | None` directly, so generated code calls one function, not cattrs' union logic.
+        converter.register_structure_hook_func(
+            _is(type_ | None), _strict(type_, name, nullable=True)
+        )
+    converter.register_structure_hook(datetime, _timestamps(nullable=False))
+    converter.register_structure_hook_func(_is(datetime | None), _timestamps(nullable=True))
+    parsed: dict[Any, Callable[[Any, type], Any]] = {float: _number, Secret: _secret}
+    for type_, hook in parsed.items():
+        converter.register_structure_hook(type_, hook)
         converter.register_structure_hook_func(_is(type_ | None), _optional(hook))
-    converter.register_unstructure_hook(datetime, _format_timestamp)
     converter.register_unstructure_hook(datetime, _format_timestamp)
     # By predicate: registering a TypedDict as a class breaks cattrs' dispatch of `bool`.
     converter.register_structure_hook_func(_is(Rights), _keep_tree)
@@ -207,15 +217,16 @@ converter: Final = make_converter()
 
 def structure(data: Any, cls: type[T]) -> T:
     """Build a model from JSON, or raise `ProtocolError` saying what did not fit."""
-    try:
-        return converter.structure(data, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:
-        detail = (
-            "; ".join(cattrs.transform_error(error))
-            if isinstance(error, cattrs.BaseValidationError)
-            else str(error)
-        )
-        raise ProtocolError(f"cannot read a {cls.__name__}: {detail}") from None
+    return structurer(cls)(data)
+
+
+def _unreadable(cls: type, error: Exception) -> ProtocolError:
+    detail = (
+        "; ".join(cattrs.transform_error(error))
+        if isinstance(error, cattrs.BaseValidationError)
+        else str(error)
+    )
+    return ProtocolError(f"cannot read a {cls.__name__}: {detail}")
 
 
 def unstructure(instance: Any) -> Any:
@@ -224,9 +235,14 @@ def unstructure(instance: Any) -> Any:
 
 
 def structurer(cls: type[T]) -> Callable[[Any], T]:
-    """`structure` bound to one class, for streams."""
+    """`structure` bound to one class, its cattrs hook looked up once (streams decode with
+    it, item after item)."""
+    hook = converter.get_structure_hook(cls)
 
     def structure_one(data: Any) -> T:
-        return structure(data, cls)
+        try:
+            return hook(data, cls)  # type: ignore[no-any-return]
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:
+            raise _unreadable(cls, error) from None
 
     return structure_one
