@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import typing
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 import c1iam
 from c1iam import AdministratorRole, Criterion, User
-from c1iam._converter import structure, unstructure, wire_name
+from c1iam._converter import READERS, _without_none, structure, unstructure, wire_name
 from tests import rights_codegen
 
 # -- names ---------------------------------------------------------------------------------
@@ -64,6 +66,78 @@ def test_a_user_reads_every_documented_field() -> None:
     assert user.created == datetime(2020, 6, 21, 9, 1, 12, tzinfo=UTC)
     assert user.last_modified == datetime(2020, 6, 21, 7, 1, 12, 123456, tzinfo=UTC)
     assert user.last_activity is None
+
+
+# Values of every JSON kind a field may meet, right or wrong for it.
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.sampled_from(
+        ["2020-06-21T09:01:12Z", "2020-06-21T09:01:12.123+05:30", "2020-06-21T09:01:12", "June"]
+    ),
+    st.lists(st.sampled_from(["10.0.0.1", "urn:x", 5]), max_size=3),
+    st.dictionaries(st.sampled_from(["canView", "rel"]), st.booleans(), max_size=2),
+)
+
+
+TIMESTAMPS = st.sampled_from(
+    ["2020-06-21T09:01:12Z", "2020-06-21T09:01:12.123+05:30", "2020-06-21T09:01:12", "June"]
+)
+# Values of the right kind for a field's type (its `X | None` stripped), mostly.
+RIGHT_KIND: dict[Any, st.SearchStrategy[Any]] = {
+    str: st.text(max_size=8),
+    bool: st.booleans(),
+    int: st.integers(min_value=-(2**31), max_value=2**31),
+    float: st.floats(allow_nan=False),
+    datetime: TIMESTAMPS,
+    c1iam.Secret: st.text(max_size=8),
+    tuple[str, ...]: st.lists(st.text(max_size=4), max_size=3),
+    tuple[int, ...]: st.lists(st.integers(), max_size=3),
+}
+# Values of every JSON kind a field may meet, right or wrong for it.
+JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    TIMESTAMPS,
+    st.lists(st.sampled_from(["10.0.0.1", "urn:x", 5]), max_size=3),
+    st.dictionaries(st.sampled_from(["canView", "rel"]), st.booleans(), max_size=2),
+)
+
+
+@pytest.mark.parametrize("cls", list(READERS), ids=lambda cls: cls.__name__)
+@given(data=st.data())
+def test_the_fast_reader_accepts_only_what_cattrs_accepts_and_reads_it_alike(
+    cls: type, data: st.DataObject
+) -> None:
+    fast, detailed = READERS[cls]
+    hints = typing.get_type_hints(cls)
+    fields = {
+        ("ID" if cls is AdministratorRole and field.name == "id" else wire_name(field.name)): hints[
+            field.name
+        ]
+        for field in attrs.fields(cls)
+    }
+    document: dict[str, Any] = {}
+    for name, hint in fields.items():
+        bare = _without_none(hint)
+        choice = data.draw(st.sampled_from(["right"] * 6 + ["missing", "any"]))
+        if choice == "right" and bare in RIGHT_KIND:
+            document[name] = data.draw(RIGHT_KIND[bare], label=name)
+        elif choice != "missing":
+            document[name] = data.draw(JSON_VALUES, label=name)
+    try:
+        read = fast(document)
+    except Exception:  # the fast path gave up: cattrs decides, nothing to compare
+        event("fast path gave up")
+        return
+    event("fast path read it")
+    assert read == detailed(document, cls)
 
 
 def test_a_timestamp_without_offset_is_utc() -> None:
