@@ -1,6 +1,6 @@
 """Streaming benchmark: c1iam's stream against the tightest hand-written aiohttp loop.
 
-    python -m benchmarks.bench_streams [--users 100000] [--page-size 100] [--rounds 3]
+    python -m benchmarks.bench_streams [--users 100000] [--page-size 100] [--rounds 9]
 
 The fake server runs in a child process (the other core), seeded with `--users` users.
 In one run, alternating round by round, it measures:
@@ -131,7 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--page-size", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
