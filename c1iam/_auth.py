@@ -45,6 +45,12 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
+    def __copy__(self) -> Secret:
+        return self  # immutable: a copy may share it, and copying must not need pickling
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Secret:
+        return self
+
     def __reduce__(self) -> str | tuple[object, ...]:
         # Refuse pickling: a pickled session state would write the key to disk.
         raise TypeError("c1iam.Secret cannot be pickled")

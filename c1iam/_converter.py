@@ -19,6 +19,7 @@ on anything unusual, which cattrs then reads or refuses with its detailed error.
 from __future__ import annotations
 
 import types
+import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, get_type_hints
@@ -146,6 +147,24 @@ def _optional(hook: Callable[[Any, type], T]) -> Callable[[Any, type], T | None]
     return optional
 
 
+def _is_homogeneous_tuple(candidate: Any) -> bool:
+    arguments = typing.get_args(candidate)
+    return typing.get_origin(candidate) is tuple and len(arguments) == 2 and arguments[1] is ...
+
+
+def _homogeneous_tuples(converter: cattrs.Converter) -> Callable[[Any, Any], tuple[Any, ...]]:
+    # cattrs' own hook takes any iterable: a JSON string would become a tuple of characters
+    # ("10.0.0.1" as ten "addresses"), a JSON object a tuple of its keys. Only a list is one.
+    def structure_items(value: Any, type_: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise ValueError(f"expected a list, got {type(value).__name__}")
+        item_type = typing.get_args(type_)[0]
+        hook = converter.get_structure_hook(item_type)
+        return tuple(hook(item, item_type) for item in value)
+
+    return structure_items
+
+
 def _is(expected: Any) -> Callable[[Any], bool]:
     def predicate(candidate: Any) -> bool:
         return bool(candidate == expected)
@@ -200,12 +219,16 @@ def _fast_structure(
         optional = hint != (bare := _without_none(hint))
         value = f"v{number}"
         wire = names[field.name]
-        if field.default is attrs.NOTHING or isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-            # Required, or a default made per instance: missing is for cattrs to handle.
-            lines.append(f"    {value} = o[{wire!r}]")
-        else:
+        plain_default = field.default is not attrs.NOTHING and not isinstance(
+            field.default,
+            attrs.Factory,  # type: ignore[arg-type]
+        )
+        if plain_default:
             scope[f"_default{number}"] = field.default
             lines.append(f"    {value} = o.get({wire!r}, _default{number})")
+        else:
+            # Required, or a default made per instance: missing is for cattrs to handle.
+            lines.append(f"    {value} = o[{wire!r}]")
         guard = f"{value} is not None and " if optional else ""
         if bare in _INLINE_CHECKS:
             lines.append(f"    if {guard}type({value}) is not {_INLINE_CHECKS[bare]}:")
@@ -222,8 +245,9 @@ def _fast_structure(
         else:
             scope[f"_hook{number}"] = converter.get_structure_hook(hint)
             scope[f"_type{number}"] = hint
-            if field.default is not attrs.NOTHING:
-                lines.append(f"    if {value} is not _default{number}:")
+            if plain_default and optional and field.default is None:
+                # Absent or null: None, as cattrs' hook for `X | None` would give.
+                lines.append(f"    if {value} is not None:")
                 lines.append(f"        {value} = _hook{number}({value}, _type{number})")
             else:
                 lines.append(f"    {value} = _hook{number}({value}, _type{number})")
@@ -293,6 +317,7 @@ def make_converter() -> cattrs.Converter:
         converter.register_structure_hook(type_, hook)
         converter.register_structure_hook_func(_is(type_ | None), _optional(hook))
     converter.register_unstructure_hook(datetime, _format_timestamp)
+    converter.register_structure_hook_func(_is_homogeneous_tuple, _homogeneous_tuples(converter))
     # By predicate: registering a TypedDict as a class breaks cattrs' dispatch of `bool`.
     converter.register_structure_hook_func(_is(Rights), _keep_tree)
     converter.register_unstructure_hook_func(_is(Rights), _copy_tree)

@@ -6,6 +6,7 @@ particular to API keys: the role filter, the one-time secret, address restrictio
 
 from __future__ import annotations
 
+import copy
 import logging
 import pickle
 from typing import Any
@@ -86,7 +87,11 @@ async def test_modify_sends_only_the_given_fields_and_an_empty_list_lifts_a_rest
         {"allowed_ips": "203.0.113.7"},  # a string, not a list of them
         {"allowed_ips": ["203.0.113.300"]},
         {"allowed_ips": [3405803783]},  # an int that ipaddress would accept
+        {"allowed_ips": ["fe80::1%eth0"]},  # a scope names an interface of this machine
         {"allowed_cidrs": ["10.0.0.0/33"]},
+        {"allowed_cidrs": ["10.0.0.0/255.0.0.0"]},  # a netmask, not a prefix length
+        {"allowed_cidrs": ["10.0.0.1"]},  # no prefix length
+        {"allowed_cidrs": ["10.0.0.1/8"]},  # host bits set: which block was meant?
         {"allowed_cidrs": [None]},
         {"enabled": "false"},
         {"enabled": 0},
@@ -106,7 +111,7 @@ async def test_bad_arguments_are_refused_before_sending(
     assert fake.requests == []
 
 
-async def test_an_unreadable_creation_answer_does_not_echo_the_secret(
+async def test_an_unreadable_creation_answer_names_the_key_and_never_the_secret(
     fake: FakeCloudOne, session: c1iam.Session
 ) -> None:
     secret = "key-id:the-one-time-secret"
@@ -114,5 +119,27 @@ async def test_an_unreadable_creation_answer_does_not_echo_the_secret(
     fake.inject(Fault.status(200, body=answer, method="POST", path="^/apikeys$"))
     with pytest.raises(c1iam.ProtocolError, match="enabled") as raised:
         await session.api_keys.create(role_id="read-only")
-    assert secret not in str(raised.value) + repr(raised.value)
+    message = str(raised.value)
+    assert "'key-id' was created" in message  # so that it can be deleted
+    assert "secret is lost" in message
+    assert secret.split(":")[1] not in message + repr(raised.value)
     assert raised.value.__cause__ is None  # nothing chained that could print the body
+
+
+async def test_modify_with_nothing_names_only_what_it_takes(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    with pytest.raises(c1iam.InvalidArgument, match="modify needs at least one of") as raised:
+        await session.api_keys.modify(next(iter(fake.api_keys)))
+    assert "allowed_cidrs=" in str(raised.value)
+    assert "locale=" not in str(raised.value)  # create takes it, modify does not
+    assert fake.requests == []
+
+
+def test_a_secret_given_as_a_string_is_still_redacted_and_copies_keep_it() -> None:
+    key = c1iam.ApiKey(id="k", secret="k:plain-text-secret")
+    assert "plain-text-secret" not in repr(key)
+    assert isinstance(key.secret, c1iam.Secret)
+    copied = copy.deepcopy(key)
+    assert copied.secret is not None
+    assert copied.secret.reveal() == "k:plain-text-secret"

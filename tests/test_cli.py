@@ -111,7 +111,10 @@ async def test_audit_writes_every_user_and_role_once_and_the_right_findings(
         },
         "immutable_roles": {r["ID"] for r in fake.roles.values() if r["immutable"]},
         "api_keys_without_ip_restrictions": {
-            k["id"] for k in keys if not k["allowedIPs"] and not k["allowedCIDRs"]
+            k["id"]
+            for k in keys
+            if (not k["allowedIPs"] and not k["allowedCIDRs"])
+            or any(block.endswith("/0") for block in k["allowedCIDRs"])
         },
         "disabled_api_keys": {k["id"] for k in keys if not k["enabled"]},
         "never_used_api_keys": {k["id"] for k in keys if k["lastActivity"] is None},

@@ -34,6 +34,9 @@ async def test_create_is_answered_201_and_listed_after(
     [
         {"email": "no-at-sign", "role_id": "auditor"},
         {"email": "two@@example.com", "role_id": "auditor"},
+        {"email": "a@example.com,b@example.com", "role_id": "auditor"},
+        {"email": "Ann <a@example.com>", "role_id": "auditor"},
+        {"email": "a\x00@example.com", "role_id": "auditor"},
         {"email": "a@example.com", "role_id": ""},
         {"email": None, "role_id": "auditor"},
     ],

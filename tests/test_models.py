@@ -14,7 +14,7 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 import c1iam
-from c1iam import AdministratorRole, Criterion, User
+from c1iam import AdministratorRole, Criterion, User, _converter
 from c1iam._converter import READERS, _without_none, structure, unstructure, wire_name
 from tests import rights_codegen
 
@@ -138,6 +138,41 @@ def test_the_fast_reader_accepts_only_what_cattrs_accepts_and_reads_it_alike(
         return
     event("fast path read it")
     assert read == detailed(document, cls)
+
+
+@pytest.mark.parametrize("wrong", ["10.0.0.1", {"10.0.0.0/8": True}, 5])
+def test_a_list_field_takes_only_a_list(wrong: Any) -> None:
+    # cattrs' own tuple hook takes any iterable: a string would become its characters.
+    with pytest.raises(c1iam.ProtocolError, match="allowed_ips"):
+        structure({"id": "k", "allowedIPs": wrong}, c1iam.ApiKey)
+    assert structure({"id": "k", "allowedIPs": ["10.0.0.1"]}, c1iam.ApiKey).allowed_ips == (
+        "10.0.0.1",
+    )
+
+
+@attrs.frozen(kw_only=True)
+class _Unusual:
+    """Defaults no model has today, which the fast reader must still get right."""
+
+    id: str
+    score: float = None  # type: ignore[assignment]  # a None default, but not `float | None`
+    tags: tuple[str, ...] = attrs.Factory(tuple)
+
+
+def test_the_fast_reader_leaves_unusual_defaults_to_cattrs() -> None:
+    converter = _converter.make_converter()
+    _converter._register_model(converter, _Unusual)
+    fast = _converter._fast_structure(
+        converter, _Unusual, {"id": "id", "score": "score", "tags": "tags"}
+    )
+    assert fast({"id": "a", "score": 1.5, "tags": ["x"]}) == _Unusual(
+        id="a", score=1.5, tags=("x",)
+    )
+    with pytest.raises(ValueError, match="number"):
+        fast({"id": "a", "score": None, "tags": []})  # cattrs refuses null for a float
+    with pytest.raises(KeyError):
+        fast({"id": "a", "score": 1.0})  # a factory default: cattrs makes it
+    assert converter.structure({"id": "a", "score": 1.0}, _Unusual).tags == ()
 
 
 def test_a_timestamp_without_offset_is_utc() -> None:

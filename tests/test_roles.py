@@ -46,6 +46,8 @@ async def test_cloud_one_roles_are_not_administrator_roles(
         {"service_role_urns": URN},  # one string, not a list
         {"service_role_urns": ["role/full-access"]},
         {"service_role_urns": ["urn:a b"]},
+        {"service_role_urns": ["urn:"]},
+        {"service_role_urns": ["urn:x\ny"]},
         {"name": ""},
         {"description": " "},
     ],

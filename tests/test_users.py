@@ -147,7 +147,7 @@ async def test_bad_user_ids_are_refused_before_sending(
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{}, {"state": "paused"}, {"role_id": ""}, {"role_id": "full access"}],
+    [{}, {"state": "paused"}, {"state": ["enabled"]}, {"role_id": ""}, {"role_id": "full access"}],
 )
 async def test_bad_modifications_are_refused_before_sending(
     fake: FakeCloudOne, session: c1iam.Session, kwargs: dict[str, Any]

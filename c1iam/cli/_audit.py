@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ipaddress
 import json
 import os
 from collections import Counter
@@ -79,6 +80,17 @@ def _key_ref(key: c1iam.ApiKey) -> dict[str, Any]:
     return {"id": key.id, "alias": key.alias, "role_id": key.role_id}
 
 
+def _usable_from_anywhere(key: c1iam.ApiKey) -> bool:
+    """No address restriction at all, or one that lets every address in (`0.0.0.0/0`)."""
+    if not key.allowed_ips and not key.allowed_cidrs:
+        return True
+    for block in key.allowed_cidrs or ():
+        with contextlib.suppress(ValueError):
+            if ipaddress.ip_network(block, strict=False).prefixlen == 0:
+                return True
+    return False
+
+
 def _role_ref(role: c1iam.AdministratorRole) -> dict[str, Any]:
     return {"id": role.id, "name": role.name}
 
@@ -121,8 +133,8 @@ class Findings:
     def add_api_key(self, key: c1iam.ApiKey) -> None:
         """Count an API key in every finding it belongs to."""
         self.api_keys += 1
-        if not key.allowed_ips and not key.allowed_cidrs:
-            self.keys_unrestricted.append(_key_ref(key))  # usable from anywhere
+        if _usable_from_anywhere(key):
+            self.keys_unrestricted.append(_key_ref(key))
         if key.enabled is False:
             self.keys_disabled.append(_key_ref(key))
         if key.last_activity is None:

@@ -11,6 +11,12 @@ from .._auth import Secret
 __all__ = ["ApiKey", "ApiKeyChanges"]
 
 
+def _as_secret(value: Secret | str | None) -> Secret | None:
+    # A plain string handed to the constructor (say, in a test) is wrapped too: no code path
+    # leaves a secret readable in a repr.
+    return Secret(value) if isinstance(value, str) else value
+
+
 @attrs.frozen(kw_only=True)
 class ApiKey:
     """An API key of a Cloud One account.
@@ -33,7 +39,7 @@ class ApiKey:
     last_modified: datetime | None = None
     last_activity: datetime | None = None
     urn: str | None = None
-    secret: Secret | None = attrs.field(default=None, eq=False)
+    secret: Secret | None = attrs.field(default=None, eq=False, converter=_as_secret)
 
 
 @attrs.frozen(kw_only=True)

@@ -89,7 +89,10 @@ _ACCOUNT_ID: Final = re.compile(r"[0-9A-Za-z]{12}")
 # Opaque IAM IDs ("full-access", an API key ID): URL-safe characters only, starting with a
 # letter or digit, so neither "." nor ".." can walk the path up after URL normalisation.
 _IDENTIFIER: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._~-]{0,127}")
-_EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# One address, no display name or list: no whitespace, separators or quoting characters.
+_EMAIL: Final = re.compile(r"[^@\s,;:<>()\[\]\\\"]+@[^@\s,;:<>()\[\]\\\"]+\.[^@\s,;:<>()\[\]\\\"]+")
+_CIDR: Final = re.compile(r"[0-9A-Fa-f.:]+/[0-9]{1,3}")
+_URN: Final = re.compile(r"urn:[!-~]+")  # printable ASCII, no whitespace
 
 
 def check_account_id(name: str, value: str) -> str:
@@ -111,12 +114,12 @@ def check_identifier(name: str, value: str) -> str:
 
 def check_email(name: str, value: str) -> str:
     """`value` if it looks like one email address."""
-    if not isinstance(value, str) or not _EMAIL.fullmatch(value):
-        raise InvalidArgument(f"{name} must be an email address, got {value!r}")
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value) or not value.isprintable():
+        raise InvalidArgument(f"{name} must be one email address, got {value!r}")
     return value
 
 
-def _each(name: str, values: Any, parse: Callable[[str], object]) -> tuple[str, ...]:
+def _each(name: str, values: Any, parse: Callable[[str], object], expected: str) -> tuple[str, ...]:
     # Every value must parse. A bare string is iterable too: "10.0.0.1" must not become
     # ten one-character entries.
     if isinstance(values, str) or not isinstance(values, list | tuple):
@@ -127,18 +130,34 @@ def _each(name: str, values: Any, parse: Callable[[str], object]) -> tuple[str, 
                 raise TypeError(value)
             parse(value)
         except (TypeError, ValueError):
-            raise InvalidArgument(f"{name}: {value!r} is not valid") from None
+            raise InvalidArgument(f"{name}: {value!r} is not {expected}") from None
     return tuple(values)
+
+
+def _address(value: str) -> None:
+    # A scoped IPv6 address ("fe80::1%eth0") names an interface of this machine, not a
+    # client the service could see.
+    if "%" in value:
+        raise ValueError(value)
+    ipaddress.ip_address(value)
+
+
+def _network(value: str) -> None:
+    # Only the `address/prefix` form, host bits clear: "10.0.0.0/255.0.0.0", "10.0.0.1"
+    # or "10.0.0.1/8" may not mean to the service what the caller meant.
+    if not _CIDR.fullmatch(value):
+        raise ValueError(value)
+    ipaddress.ip_network(value, strict=True)
 
 
 def check_ip_addresses(name: str, values: Any) -> tuple[str, ...]:
     """`values` as a tuple if every one is an IPv4 or IPv6 address."""
-    return _each(name, values, ipaddress.ip_address)
+    return _each(name, values, _address, "an IP address")
 
 
 def check_ip_networks(name: str, values: Any) -> tuple[str, ...]:
-    """`values` as a tuple if every one is a CIDR block (`10.0.0.0/8`)."""
-    return _each(name, values, lambda value: ipaddress.ip_network(value, strict=False))
+    """`values` as a tuple if every one is a CIDR block (`10.0.0.0/8`, host bits clear)."""
+    return _each(name, values, _network, "a CIDR block such as '10.0.0.0/8'")
 
 
 def check_text(name: str, value: str) -> str:
@@ -157,11 +176,11 @@ def check_flag(name: str, value: bool) -> bool:
 
 def check_urns(name: str, values: Any) -> tuple[str, ...]:
     """`values` as a tuple if every one is a URN (`urn:...`)."""
-    return _each(name, values, _parse_urn)
+    return _each(name, values, _urn, "a URN ('urn:' and printable characters)")
 
 
-def _parse_urn(value: str) -> None:
-    if not isinstance(value, str) or not value.startswith("urn:") or " " in value:
+def _urn(value: str) -> None:
+    if not _URN.fullmatch(value):
         raise ValueError(value)
 
 

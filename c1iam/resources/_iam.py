@@ -65,6 +65,10 @@ class IamCollection(Generic[ModelT]):
         return self._session._stream(pager, structurer(self.model))
 
     async def _create(self, body: Any) -> ModelT:
+        return structure(await self._create_answer(body), self.model)
+
+    async def _create_answer(self, body: Any) -> Any:
+        """The JSON answer to a create, for a resource that must read it its own way."""
         # idempotent=False: a create is re-sent only when the server said it did not
         # process it (429/503), never after an ambiguous failure (API.md, "Throttling").
         call = Call(
@@ -74,18 +78,24 @@ class IamCollection(Generic[ModelT]):
             json=unstructure(body),
             idempotent=False,
         )
-        return structure(await self._session._request(call), self.model)
+        return await self._session._request(call)
 
     async def _describe(self, item_id: Any) -> ModelT:
         call = Call(api=Api.ACCOUNTS, method="GET", path=self._item_path(item_id))
         return structure(await self._session._request(call), self.model)
 
-    async def _modify(self, item_id: Any, changes: Any) -> ModelT:
+    async def _modify(
+        self, item_id: Any, changes: Any, *, arguments: Sequence[str] | None = None
+    ) -> ModelT:
+        """Send `changes`; `arguments` names what the public `modify` takes, for the error
+        (by default every field of `changes`)."""
         item_path = self._item_path(item_id)
         body = unstructure(changes)
         if not body:
             # An empty modification would be a wasted call at best.
-            names = ", ".join(f"{field.name}=" for field in attrs.fields(type(changes)))
+            if arguments is None:
+                arguments = [field.name for field in attrs.fields(type(changes))]
+            names = ", ".join(f"{name}=" for name in arguments)
             raise InvalidArgument(f"modify needs at least one of {names}")
         call = Call(api=Api.ACCOUNTS, method="POST", path=item_path, json=body)
         return structure(await self._session._request(call), self.model)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
+from .._converter import structure
+from .._errors import ProtocolError
 from ..models.api_keys import ApiKey, ApiKeyChanges
 from ._base import (
     check_flag,
@@ -17,6 +20,8 @@ from ._base import (
 from ._iam import ListedByRole
 
 __all__ = ["ApiKeys"]
+
+_MODIFIABLE: Final = ("alias", "description", "role_id", "enabled", "allowed_ips", "allowed_cidrs")
 
 
 class ApiKeys(ListedByRole[ApiKey]):
@@ -56,7 +61,17 @@ class ApiKeys(ListedByRole[ApiKey]):
             allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
             allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
         )
-        return await self._create(body)
+        answer = await self._create_answer(body)
+        try:
+            return structure(answer, ApiKey)
+        except ProtocolError as error:
+            # The key exists, and its secret is shown only this once: say which key it is
+            # (an ID is public) so that it can be deleted, without ever echoing the secret.
+            key_id = answer.get("id") if isinstance(answer, dict) else None
+            raise ProtocolError(
+                f"API key {key_id!r} was created but the answer cannot be read ({error}); "
+                "its secret is lost: delete the key and create another"
+            ) from None
 
     async def describe(self, api_key_id: str) -> ApiKey:
         """One API key (without its secret); `NotFound` if there is none with this ID."""
@@ -82,7 +97,7 @@ class ApiKeys(ListedByRole[ApiKey]):
             allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
             allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
         )
-        return await self._modify(api_key_id, changes)
+        return await self._modify(api_key_id, changes, arguments=_MODIFIABLE)
 
     async def delete(self, api_key_id: str) -> None:
         """Delete a key: whoever holds it can no longer call the APIs."""

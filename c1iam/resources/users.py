@@ -32,7 +32,7 @@ class Users(ListedByRole[User]):
     ) -> User:
         """Change a user's role and/or state ("enabled" or "disabled"); only the fields
         given (not `None`) are sent. Returns the user as the server now has it."""
-        if state is not None and state not in _STATES:
+        if state is not None and (not isinstance(state, str) or state not in _STATES):
             raise InvalidArgument(f"state must be one of {sorted(_STATES)}, got {state!r}")
         changes = UserChanges(
             role_id=None if role_id is None else check_word("role_id", role_id), state=state

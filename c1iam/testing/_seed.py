@@ -239,7 +239,10 @@ def seed_api_keys(count: int, seed: int) -> Iterator[dict[str, Any]]:
             "locale": "en-US",
             "timezone": rng.choice(_ZONES),
             "allowedIPs": [f"203.0.113.{rng.randrange(1, 255)}"] if restricted else [],
-            "allowedCIDRs": ["198.51.100.0/24"] if restricted and rng.random() < 0.5 else [],
+            # Some "restrictions" that let every address in: an audit must see through them.
+            "allowedCIDRs": [rng.choice(["198.51.100.0/24", "198.51.100.0/24", "0.0.0.0/0"])]
+            if restricted and rng.random() < 0.5
+            else [],
             "enabled": rng.random() < 0.85,
             "created": created_pool[created_at],
             "lastModified": created_pool[rng.randrange(created_at, len(created_pool))],
