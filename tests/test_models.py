@@ -68,21 +68,6 @@ def test_a_user_reads_every_documented_field() -> None:
     assert user.last_activity is None
 
 
-# Values of every JSON kind a field may meet, right or wrong for it.
-JSON_VALUES = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**40), max_value=2**40),
-    st.floats(allow_nan=False),
-    st.text(max_size=8),
-    st.sampled_from(
-        ["2020-06-21T09:01:12Z", "2020-06-21T09:01:12.123+05:30", "2020-06-21T09:01:12", "June"]
-    ),
-    st.lists(st.sampled_from(["10.0.0.1", "urn:x", 5]), max_size=3),
-    st.dictionaries(st.sampled_from(["canView", "rel"]), st.booleans(), max_size=2),
-)
-
-
 TIMESTAMPS = st.sampled_from(
     ["2020-06-21T09:01:12Z", "2020-06-21T09:01:12.123+05:30", "2020-06-21T09:01:12", "June"]
 )
