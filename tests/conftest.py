@@ -69,6 +69,21 @@ def make_settings(
     return Settings.resolve(api_key, environ=environ or {}, **options)
 
 
+# Every status the APIs document, and a few more, with the error class each one raises.
+ERROR_CLASSES = [
+    (400, c1iam.BadRequest),
+    (401, c1iam.Unauthorized),
+    (403, c1iam.Forbidden),
+    (404, c1iam.NotFound),
+    (409, c1iam.APIError),  # undocumented: the root of the API errors
+    (429, c1iam.RateLimited),
+    (500, c1iam.ServerError),
+    (502, c1iam.ServerError),
+    (503, c1iam.ServiceUnavailable),
+    (504, c1iam.ServerError),
+]
+
+
 def requests_to(
     fake: FakeCloudOne, method: str, path_prefix: str, api: str = "accounts"
 ) -> list[RecordedRequest]:

@@ -22,7 +22,7 @@ from c1iam._sansio import (
     path,
     read_response,
 )
-from tests.conftest import make_settings
+from tests.conftest import ERROR_CLASSES, make_settings
 
 KEY = "key-id:very-secret-part"  # make_settings' default key
 
@@ -81,21 +81,7 @@ def test_path_segments_never_add_or_remove_a_slash(segment: str) -> None:
 # -- reading answers -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("status", "error_class"),
-    [
-        (400, c1iam.BadRequest),
-        (401, c1iam.Unauthorized),
-        (403, c1iam.Forbidden),
-        (404, c1iam.NotFound),
-        (409, c1iam.APIError),
-        (429, c1iam.RateLimited),
-        (500, c1iam.ServerError),
-        (502, c1iam.ServerError),
-        (503, c1iam.ServiceUnavailable),
-        (504, c1iam.ServerError),
-    ],
-)
+@pytest.mark.parametrize(("status", "error_class"), ERROR_CLASSES)
 def test_error_statuses_map_to_their_class(status: int, error_class: type[c1iam.APIError]) -> None:
     body = json.dumps({"message": "Something went wrong.", "fields": {"roleID": "unknown"}})
     with pytest.raises(c1iam.APIError) as raised:

@@ -11,7 +11,7 @@ import pytest
 import c1iam
 from c1iam._converter import structure
 from c1iam.testing import FakeCloudOne, Fault, RecordedRequest
-from tests.conftest import requests_to
+from tests.conftest import ERROR_CLASSES, requests_to
 
 pytestmark = pytest.mark.anyio
 
@@ -175,19 +175,7 @@ async def test_headers(fake: FakeCloudOne, session: c1iam.Session) -> None:
         assert "Content-Type" not in request.headers  # no body, no content type
 
 
-@pytest.mark.parametrize(
-    ("status", "error_class"),
-    [
-        (400, c1iam.BadRequest),
-        (401, c1iam.Unauthorized),
-        (403, c1iam.Forbidden),
-        (404, c1iam.NotFound),
-        (429, c1iam.RateLimited),
-        (500, c1iam.ServerError),
-        (502, c1iam.ServerError),
-        (503, c1iam.ServiceUnavailable),
-    ],
-)
+@pytest.mark.parametrize(("status", "error_class"), ERROR_CLASSES)
 async def test_error_statuses(
     fake: FakeCloudOne, status: int, error_class: type[c1iam.APIError]
 ) -> None:
