@@ -125,10 +125,7 @@ class Findings:
             self.without_mfa.append(_user_ref(user))
         if user.state == "disabled":
             self.disabled.append(_user_ref(user))
-        if user.last_activity is None:
-            self.never_active.append(_user_ref(user))
-        elif user.last_activity < self.inactive_since:
-            self.inactive.append({**_user_ref(user), "last_activity": cell(user.last_activity)})
+        self._by_activity(user.last_activity, _user_ref(user), self.never_active, self.inactive)
 
     def add_api_key(self, key: c1iam.ApiKey) -> None:
         """Count an API key in every finding it belongs to."""
@@ -137,10 +134,22 @@ class Findings:
             self.keys_unrestricted.append(_key_ref(key))
         if key.enabled is False:
             self.keys_disabled.append(_key_ref(key))
-        if key.last_activity is None:
-            self.keys_never_used.append(_key_ref(key))
-        elif key.last_activity < self.inactive_since:
-            self.keys_inactive.append({**_key_ref(key), "last_activity": cell(key.last_activity)})
+        self._by_activity(
+            key.last_activity, _key_ref(key), self.keys_never_used, self.keys_inactive
+        )
+
+    def _by_activity(
+        self,
+        last_activity: datetime | None,
+        ref: dict[str, Any],
+        never: list[dict[str, Any]],
+        inactive: list[dict[str, Any]],
+    ) -> None:
+        # Users and keys are judged alike: never active, or not since `inactive_since`.
+        if last_activity is None:
+            never.append(ref)
+        elif last_activity < self.inactive_since:
+            inactive.append({**ref, "last_activity": cell(last_activity)})
 
     def add_role(self, role: c1iam.AdministratorRole) -> None:
         """Count a role in every finding it belongs to."""
