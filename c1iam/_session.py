@@ -155,9 +155,12 @@ class Session:
         if self._transport is not None:
             await self._transport.aclose()
 
-    def _started(self) -> tuple[Transport, Throttle]:
+    def _check_open(self) -> None:
         if self._closed:
             raise C1IAMError("the session is closed")
+
+    def _started(self) -> tuple[Transport, Throttle]:
+        self._check_open()
         if self._transport is None or self._throttle is None:
             settings = self._settings
             self._transport = AiohttpTransport(
@@ -277,8 +280,7 @@ class Session:
         return 0.0
 
     def _stream(self, pager: Pager, decode: Callable[[Any], T]) -> Stream[T]:
-        if self._closed:
-            raise C1IAMError("the session is closed")
+        self._check_open()
         stream = Stream(
             pager=pager, fetch=self._request, decode=decode, read_ahead=self._read_ahead
         )
