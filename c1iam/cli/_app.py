@@ -180,7 +180,7 @@ def cli(context: click.Context, /, verbose: bool, **options: Any) -> None:
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Directory for users.csv, roles.csv and findings.json.",
+    help="Directory for users.csv, api_keys.csv, roles.csv and findings.json.",
 )
 @click.option("--inactive-days", type=click.IntRange(min=1), default=90, show_default=True)
 @click.option(
