@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from ._arguments import check_positive_int
 from ._errors import (
     C1IAMError,
     InvalidArgument,
@@ -37,8 +38,7 @@ def _check_positive_or_none(
 
 
 def _check_attempts(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgument(f"RetryPolicy.attempts must be an int >= 1, got {value!r}")
+    check_positive_int("RetryPolicy.attempts", value)
 
 
 @attrs.frozen(kw_only=True)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._arguments import check_positive_int
 from ._auth import Secret
 from ._backoff import RetryPolicy
 from ._errors import InvalidArgument
@@ -84,12 +85,6 @@ def check_base_url(url: str, *, name: str) -> str:
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidArgument(f"{name} must not carry a query, fragment or credentials")
     return url.rstrip("/")
-
-
-def _positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgument(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def _positive_float_or_none(name: str, value: float | None) -> float | None:
@@ -164,7 +159,7 @@ class Settings:
             accounts_url=accounts,
             workload_url=workload,
             legacy_auth=bool(legacy_auth),
-            max_concurrency=_positive_int("max_concurrency", max_concurrency),
+            max_concurrency=check_positive_int("max_concurrency", max_concurrency),
             rate=_positive_float_or_none("rate", rate),
             retry=retry if retry is not None else RetryPolicy(),
             timeout=checked_timeout,

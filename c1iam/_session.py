@@ -9,13 +9,13 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._arguments import check_positive_int
 from ._backoff import RetryPolicy, retry_delay
 from ._bulk import BulkResult, run_bulk
 from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, Settings
 from ._errors import (
     APIError,
     C1IAMError,
-    InvalidArgument,
     RateLimited,
     ServiceUnavailable,
     TransportError,
@@ -84,9 +84,7 @@ class Session:
             retry=retry,
             timeout=timeout,
         )
-        if isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1:
-            raise InvalidArgument(f"read_ahead must be an int >= 1, got {read_ahead!r}")
-        self._read_ahead = read_ahead
+        self._read_ahead = check_positive_int("read_ahead", read_ahead)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._random = random.Random()  # noqa: S311 - jitter, not cryptography
         # Made on first use, inside the running event loop.

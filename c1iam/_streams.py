@@ -27,6 +27,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
+from ._arguments import check_positive_int
 from ._errors import InvalidArgument, ProtocolError, StreamConsumed
 from ._sansio import Api, Call, expect_object
 
@@ -56,20 +57,14 @@ def check_page_size(page_size: int | None) -> int | None:
     """`page_size` if it is a positive int (or None), else `InvalidArgument`."""
     if page_size is None:
         return None
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise InvalidArgument(f"page_size must be an int >= 1, got {page_size!r}")
-    if page_size > _INT32_MAX:
+    if check_positive_int("page_size", page_size) > _INT32_MAX:
         raise InvalidArgument(f"page_size must fit an int32, got {page_size!r}")
     return page_size
 
 
 def check_max_items(max_items: int | None) -> int | None:
     """`max_items` if it is a positive int (or None), else `InvalidArgument`."""
-    if max_items is None:
-        return None
-    if isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1:
-        raise InvalidArgument(f"max_items must be an int >= 1, got {max_items!r}")
-    return max_items
+    return None if max_items is None else check_positive_int("max_items", max_items)
 
 
 @attrs.frozen
