@@ -10,6 +10,7 @@ from typing import Final, Literal
 
 import attrs
 
+from .._arguments import check_flag
 from .._errors import InvalidArgument
 
 __all__ = ["Criterion", "Operator"]
@@ -55,12 +56,6 @@ def _field(name: str) -> str:
     if not isinstance(name, str) or not name or name != name.strip():
         raise InvalidArgument(f"a criterion needs a field name, got {name!r}")
     return name
-
-
-def _bool(name: str, value: bool) -> bool:
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be a bool, got {value!r}")
-    return value
 
 
 def _str(name: str, value: str) -> str:
@@ -119,15 +114,15 @@ class Criterion:
         `wildcards=False`); `negate=True` for "not equal"."""
         return cls(
             field_name=_field(field),
-            string_test="not-equal" if _bool("negate", negate) else "equal",
+            string_test="not-equal" if check_flag("negate", negate) else "equal",
             string_value=_str("value", value),
-            string_wildcards=_bool("wildcards", wildcards),
+            string_wildcards=check_flag("wildcards", wildcards),
         )
 
     @classmethod
     def boolean(cls, field: str, value: bool = True) -> Criterion:
         """`field` is `value`."""
-        return cls(field_name=_field(field), boolean_test=_bool("value", value))
+        return cls(field_name=_field(field), boolean_test=check_flag("value", value))
 
     @classmethod
     def numeric(cls, field: str, op: Operator, value: float) -> Criterion:
@@ -148,7 +143,7 @@ class Criterion:
         """The enum `field` is `value` (`negate=True`: is not)."""
         return cls(
             field_name=_field(field),
-            choice_test="not-equal" if _bool("negate", negate) else "equal",
+            choice_test="not-equal" if check_flag("negate", negate) else "equal",
             choice_value=_str("value", value),
         )
 
@@ -180,11 +175,11 @@ class Criterion:
         return cls(
             field_name=_field(field),
             first_date_value=first_ms,
-            first_date_inclusive=_bool("first_inclusive", first_inclusive)
+            first_date_inclusive=check_flag("first_inclusive", first_inclusive)
             if first_ms is not None
             else None,
             last_date_value=last_ms,
-            last_date_inclusive=_bool("last_inclusive", last_inclusive)
+            last_date_inclusive=check_flag("last_inclusive", last_inclusive)
             if last_ms is not None
             else None,
         )
@@ -192,4 +187,4 @@ class Criterion:
     @classmethod
     def null(cls, field: str, is_null: bool = True) -> Criterion:
         """`field` is null (`is_null=False`: is not null)."""
-        return cls(field_name=_field(field), null_test=_bool("is_null", is_null))
+        return cls(field_name=_field(field), null_test=check_flag("is_null", is_null))

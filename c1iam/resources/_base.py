@@ -21,7 +21,6 @@ __all__ = [
     "Requester",
     "check_account_id",
     "check_email",
-    "check_flag",
     "check_identifier",
     "check_int32_id",
     "check_ip_addresses",
@@ -164,13 +163,6 @@ def check_text(name: str, value: str) -> str:
     """`value` if it is a string with something other than whitespace in it."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"{name} must be a non-empty string, got {value!r}")
-    return value
-
-
-def check_flag(name: str, value: bool) -> bool:
-    """`value` if it is a bool (not 0, 1 or "false", which a server reads its own way)."""
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be True or False, got {value!r}")
     return value
 
 

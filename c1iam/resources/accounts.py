@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from .._arguments import check_flag
 from ..models.accounts import Account, AccountChanges
-from ._base import check_account_id, check_flag, check_text, check_word, optional
+from ._base import check_account_id, check_text, check_word, optional
 from ._iam import IamCollection
 
 __all__ = ["Accounts"]

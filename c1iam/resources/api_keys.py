@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from .._arguments import check_flag
 from .._converter import structure
 from .._errors import ProtocolError
 from ..models.api_keys import ApiKey, ApiKeyChanges
 from ._base import (
-    check_flag,
     check_identifier,
     check_ip_addresses,
     check_ip_networks,
