@@ -6,7 +6,6 @@ importable from here is public, everything in a `_module` is not.
 """
 
 from ._auth import Secret
-from ._backoff import RetryPolicy
 from ._bulk import BulkResult
 from ._errors import (
     APIError,
@@ -23,6 +22,7 @@ from ._errors import (
     TransportError,
     Unauthorized,
 )
+from ._retry import RetryPolicy
 from ._session import Session
 from ._streams import Page, Stream
 from ._throttle import ThrottleStats

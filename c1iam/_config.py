@@ -17,8 +17,8 @@ import attrs
 
 from ._arguments import check_positive_int
 from ._auth import Secret
-from ._backoff import RetryPolicy
 from ._errors import InvalidArgument
+from ._retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_ACCOUNTS_URL",

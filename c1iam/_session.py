@@ -10,16 +10,11 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ._arguments import check_positive_int
-from ._backoff import RetryPolicy, retry_delay
 from ._bulk import BulkResult, run_bulk
 from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, Settings
-from ._errors import (
-    APIError,
-    C1IAMError,
-    RateLimited,
-    ServiceUnavailable,
-    TransportError,
-)
+from ._control import Answer
+from ._errors import APIError, C1IAMError, TransportError
+from ._retry import RetryPolicy, decide
 from ._sansio import Call, build_request, read_response
 from ._streams import Pager, Stream, _Failure
 from ._throttle import Clock, SystemClock, Throttle, ThrottleStats
@@ -165,7 +160,10 @@ class Session:
                 max_connections=settings.max_concurrency, timeout=settings.timeout
             )
             self._throttle = Throttle(
-                max_concurrency=settings.max_concurrency, rate=settings.rate, clock=self._clock
+                max_concurrency=settings.max_concurrency,
+                rate=settings.rate,
+                pause_threshold=settings.retry.pause_threshold,
+                clock=self._clock,
             )
         return self._transport, self._throttle
 
@@ -202,80 +200,71 @@ class Session:
     # -- the request path -------------------------------------------------------------------
 
     async def _request(self, call: Call) -> Any:
-        """Send `call`: throttle, transport, read; retry as the policy says."""
+        """Send `call`: throttle, transport, read; on a failure `decide` says what next.
+
+        Call -> `Throttle.acquire` (turn and slot) -> transport -> `read_response` ->
+        `Throttle.finish` (the governor learns the answer) -> `decide` (retry when; what
+        the session learns) -> back to `acquire`, with `not_before`, or raise.
+        """
         transport, throttle = self._started()
         request = build_request(call, self._settings)
         policy = self._settings.retry
         started = self._clock.monotonic()
-        attempt = 0
+        # With fail_fast the deadline bounds the whole call, queueing included.
+        give_up_at = (
+            started + policy.deadline if policy.fail_fast and policy.deadline is not None else None
+        )
+        own_time = 0.0  # sending and waiting to retry; not queueing (see RetryPolicy)
+        attempts = retries = 0
+        not_before: float | None = None
         while True:
-            attempt += 1
-            sent_at = await throttle.acquire()
+            ticket = await throttle.acquire(not_before=not_before, give_up_at=give_up_at)
             try:
                 response = await transport.send(request)
-            except TransportError as error:
+                result = read_response(call, response, now=self._clock.time())
+            except (APIError, TransportError) as error:
                 failure: C1IAMError = error
+            except BaseException:
+                throttle.finish(ticket)  # cancelled, or an answer that cannot be read
+                raise
             else:
-                try:
-                    result = read_response(call, response, now=self._clock.time())
-                except APIError as error:
-                    failure = error
-                else:
-                    throttle.on_answered(sent_at, rate_limited=False)
-                    logger.debug(
-                        "%s: %d (attempt %d)", request.description, response.status, attempt
-                    )
-                    return result
-            finally:
-                throttle.release()
-            delay = self._after_failure(throttle, failure, sent_at, policy)
-            wait = retry_delay(
+                throttle.finish(ticket, Answer.ACCEPTED)
+                logger.debug("%s: %d (try %d)", request.description, response.status, retries + 1)
+                return result
+            now = self._clock.monotonic()
+            own_time = (
+                now - started if give_up_at is not None else own_time + (now - ticket.sent_at)
+            )
+            decision = decide(
                 policy,
                 failure,
-                attempt=attempt,
+                attempts=attempts,
+                retries=retries,
+                own_time=own_time,
                 idempotent=call.idempotent,
-                elapsed=self._clock.monotonic() - started,
+                probe=ticket.probe,
                 rng=self._random,
             )
-            if wait is None:
+            throttle.finish(ticket, decision.answer, retry_after=decision.retry_after)
+            attempts += decision.attempt
+            if decision.retry_in is None:
                 logger.debug(
-                    "%s: giving up after attempt %d: %s", request.description, attempt, failure
+                    "%s: giving up after %d tries: %s",
+                    request.description,
+                    retries + 1,
+                    _reason(failure),
                 )
                 raise failure
-            wait = max(wait, delay)
-            throttle.note_retry()
+            retries += 1
+            own_time += decision.retry_in
+            not_before = now + decision.retry_in
             logger.debug(
-                "%s: retrying in %.3f s (attempt %d of %d) after %s",
+                "%s: retrying in %.3f s (try %d) after %s",
                 request.description,
-                wait,
-                attempt + 1,
-                policy.attempts,
+                decision.retry_in,
+                retries + 1,
                 _reason(failure),
             )
-            await self._clock.sleep(wait)
-
-    def _after_failure(
-        self, throttle: Throttle, failure: C1IAMError, sent_at: float, policy: RetryPolicy
-    ) -> float:
-        """Tell the throttle what a failure means for the whole session.
-
-        A 429 cuts the shared rate; a 503, or a `Retry-After` of `pause_threshold` or more,
-        pauses every new request. Returns the pause (0.0 for none).
-        """
-        if isinstance(failure, APIError):
-            throttle.on_answered(sent_at, rate_limited=isinstance(failure, RateLimited))
-        if not isinstance(failure, RateLimited | ServiceUnavailable) or policy.fail_fast:
-            return 0.0
-        retry_after = failure.retry_after
-        if isinstance(failure, ServiceUnavailable) or (
-            retry_after is not None and retry_after >= policy.pause_threshold
-        ):
-            pause = retry_after if retry_after is not None else policy.backoff_base
-            pause = min(pause, policy.max_wait)
-            throttle.pause(pause)
-            logger.debug("pausing every request for %.3f s after %s", pause, _reason(failure))
-            return pause
-        return 0.0
 
     def _stream(self, pager: Pager, decode: Callable[[Any], T]) -> Stream[T]:
         self._check_open()

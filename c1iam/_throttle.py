@@ -1,27 +1,22 @@
-"""Session-wide throttling: a pacer, a concurrency limiter and a pause gate.
+"""The gate every request of a session passes: turns, slots, retry waits and close.
 
-Every request of a session, from any task or stream, passes `Throttle.acquire()`:
+`Throttle.acquire()` returns a `Ticket` when a request may leave: the session's
+`Governor` (`_control.py`: rate, holds, probes) admits it and one of the
+`max_concurrency` slots is free. Both are granted together, in FIFO order, by one
+dispatcher, so a rate cut or a hold applies at once to every waiter (the 10,000 tasks of
+an `asyncio.gather` included): nothing that is queued holds a slot or a turn booked under
+rules that no longer hold. `Throttle.finish(ticket, answer)` gives the slot back and
+tells the governor what the answer said, before the next waiter is served.
 
-1. the **pause gate**: after a 503, or a `Retry-After` of `pause_threshold` or more, no
-   new request leaves until the pause ends (nothing sent earlier could succeed);
-2. the **pacer**: a token bucket, served in FIFO order by one pacing task, so a rate cut
-   or a pause takes effect at once for every waiter (10,000 tasks of an
-   `asyncio.gather` included) instead of after their pre-booked slots;
-3. the **concurrency limiter**: an anyio `CapacityLimiter` of `max_concurrency` slots.
+A call that waits to retry waits *here*, in a queue of its own ordered by when it may
+go, and goes ahead of new calls when its time comes: a refused request must not queue
+behind the thousands that came after it. Waiting here is what lets `aclose()` end every
+waiting, queued or sleeping call at once with "the session is closed", and lets a
+fail-fast call give up the moment its deadline passes, unsent.
 
-Waiting for (1) and (2) happens before a slot is taken: a sleeping task never holds one.
-A turn belongs to an *epoch*: a rate cut or a pause starts a new one, and a task whose
-turn was granted in an older epoch queues again once it has its slot. Otherwise the
-thousands of tasks of a `gather` that passed an open pacer before the first 429 would
-all still be sent at full speed.
-
-The rate is either configured (a ceiling) or learned. Either way a 429 cuts it and it
-grows back with CUBIC (RFC 9438), as botocore's "adaptive" retry mode does: after a cut
-to `beta * W_max` the rate climbs fast at first, flattens near the last rate that was
-refused (`W_max`), then probes beyond it. A plain AIMD sawtooth would spend half its
-time far below the server's limit; CUBIC's plateau keeps the average close to it.
-Only one cut is made per congestion episode: a 429 for a request sent before the last
-cut is the same congestion, already answered (as TCP does once per round trip).
+Concurrency vocabulary: asyncio futures and one pacing task, on the session's loop
+(aiohttp ties c1iam to asyncio); time comes from an injected `Clock`, so tests run the
+whole gate on a fake clock without sleeping.
 """
 
 from __future__ import annotations
@@ -29,36 +24,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import heapq
+import itertools
+import math
 import time
-from typing import Final, Protocol
+from typing import Protocol
 
 import anyio
 import attrs
 
-__all__ = [
-    "Clock",
-    "CubicRate",
-    "SystemClock",
-    "Throttle",
-    "ThrottleStats",
-    "TokenBucket",
-]
+from ._control import Answer, Governor, Mode, RateControl
+from ._errors import C1IAMError, RateLimited
 
-# CUBIC constants, as botocore's adaptive mode uses them (RFC 9438 uses C = 0.4, beta = 0.7).
-CUBIC_SCALE: Final = 0.4
-CUBIC_BETA: Final = 0.7
-# The learned rate never drops below this (requests per second), so a session always moves.
-MIN_RATE: Final = 0.5
-# A learned rate never grows beyond this multiple of the rate actually sent: an idle
-# session must not "learn" a rate it never tried.
-MAX_GROWTH_OVER_SENT: Final = 2.0
-# The window over which sent and accepted rates are measured, in seconds.
-MEASURE_WINDOW: Final = 1.0
-# Tokens the pacer's bucket may save: a little over one, so that the pacer waking a
-# moment late does not lose that moment (at 50/s, 1 ms late on every request added 5 %
-# to a bulk run), yet a session that was idle sends no burst worth speaking of.
-BUCKET_CAPACITY: Final = 2.0
-_TOKEN_EPSILON: Final = 1e-9
+__all__ = ["Clock", "SystemClock", "Throttle", "ThrottleStats", "Ticket"]
 
 
 class Clock(Protocol):
@@ -93,119 +71,16 @@ class SystemClock:
         await anyio.sleep(seconds)
 
 
-@attrs.define
-class TokenBucket:
-    """A token bucket (pure): `rate` tokens a second, at most `capacity` saved up.
+@attrs.define(eq=False)
+class Ticket:
+    """A request's turn: when it left, at what rate, whether it probes an outage, and
+    how long it queued."""
 
-    `rate=None` is an open bucket: every token is free.
-    """
-
-    rate: float | None
-    capacity: float = 1.0
-    tokens: float = 1.0
-    updated: float | None = None
-
-    def delay(self, now: float) -> float:
-        """Seconds until a token is available (0.0 when one is)."""
-        self._refill(now)
-        # With a tolerance: after sleeping exactly the delay asked, floating point can
-        # leave 0.9999999999999998 tokens, and the caller would spin on a 1e-16 s wait.
-        if self.rate is None or self.tokens >= 1.0 - _TOKEN_EPSILON:
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
-
-    def take(self, now: float) -> bool:
-        """Take a token if one is available."""
-        if self.delay(now) > 0.0:
-            return False
-        if self.rate is not None:
-            self.tokens -= 1.0
-        return True
-
-    def set_rate(self, rate: float | None, now: float) -> None:
-        """Change the rate; tokens saved so far are kept (up to the capacity)."""
-        self._refill(now)
-        self.rate = rate
-
-    def drain(self, now: float) -> None:
-        """Forget saved tokens (after a pause, nothing should leave in a burst)."""
-        self._refill(now)
-        self.tokens = min(self.tokens, 0.0)
-
-    def _refill(self, now: float) -> None:
-        if self.updated is not None and self.rate is not None:
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-
-
-class _RateMeter:
-    """Events per second over the last `MEASURE_WINDOW` seconds (pure)."""
-
-    def __init__(self) -> None:
-        self._times: collections.deque[float] = collections.deque()
-
-    def record(self, now: float) -> None:
-        self._times.append(now)
-        self._trim(now)
-
-    def rate(self, now: float) -> float:
-        self._trim(now)
-        return len(self._times) / MEASURE_WINDOW
-
-    def _trim(self, now: float) -> None:
-        while self._times and self._times[0] <= now - MEASURE_WINDOW:
-            self._times.popleft()
-
-
-@attrs.define
-class CubicRate:
-    """The rate a session may send at, cut on 429 and regrown with CUBIC (pure).
-
-    `ceiling` is the configured rate (`None`: learn it; the rate starts open).
-    `rate` is `None` while open, else requests per second.
-    """
-
-    ceiling: float | None
-    rate: float | None = attrs.field(
-        default=attrs.Factory(lambda self: self.ceiling, takes_self=True)
-    )
-    last_max: float = 0.0
-    last_cut: float | None = None
-    _k: float = 0.0
-    _sent: _RateMeter = attrs.field(factory=_RateMeter)
-    _accepted: _RateMeter = attrs.field(factory=_RateMeter)
-
-    def on_sent(self, now: float) -> None:
-        """A request left."""
-        self._sent.record(now)
-
-    def on_accepted(self, now: float) -> None:
-        """A request was answered with anything but 429; the rate may grow."""
-        self._accepted.record(now)
-        if self.last_cut is None or self.rate is None:
-            return
-        cubic = CUBIC_SCALE * (now - self.last_cut - self._k) ** 3 + self.last_max
-        grown = min(cubic, MAX_GROWTH_OVER_SENT * max(self._sent.rate(now), MIN_RATE))
-        self.rate = max(self.rate, grown)
-        if self.ceiling is not None:
-            self.rate = min(self.rate, self.ceiling)
-
-    def on_throttled(self, sent_at: float, now: float) -> bool:
-        """A request sent at `sent_at` got a 429: cut the rate, once per episode.
-
-        Returns whether the rate was cut.
-        """
-        if self.last_cut is not None and sent_at < self.last_cut:
-            return False
-        # First 429 of an open session: what the server accepted over the last window is
-        # the best estimate of its limit (botocore uses the sending rate, which at start-up
-        # is far above the limit and takes several cuts to come down).
-        reference = max(self._accepted.rate(now), MIN_RATE) if self.rate is None else self.rate
-        self.last_max = reference
-        self.last_cut = now
-        self._k = (self.last_max * (1.0 - CUBIC_BETA) / CUBIC_SCALE) ** (1.0 / 3.0)
-        self.rate = max(MIN_RATE, reference * CUBIC_BETA)
-        return True
+    sent_at: float
+    probe: bool
+    queued: float
+    rate: float | None = None
+    finished: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -213,14 +88,19 @@ class ThrottleStats:
     """A snapshot of a session's throttle, for logs and metrics.
 
     - `rate`: requests per second allowed now (`None`: not limited).
+    - `mode`: "open" (nothing refused yet), "learning" (slow start after the first 429),
+      "steady", "held" (waiting out a `Retry-After`) or "probing" (an outage or a full
+      window: one request at a time until the service answers).
     - `in_flight`: requests sent and not yet answered.
-    - `queued`: requests waiting for their turn (pause, pacing or a free slot).
+    - `queued`: calls waiting for their turn, or to retry.
     - `sent`, `retries`, `rate_limited` (429 answers), `rate_cuts`: counts since the start.
-    - `paused_seconds`: total time the session was held by pauses.
-    - `paused_for`: seconds left of the current pause (0.0 when none).
+    - `paused_seconds`: total time the session was held.
+    - `paused_for`: seconds left of the current hold (0.0 when none; while probing, until
+      the next probe).
     """
 
     rate: float | None
+    mode: str
     in_flight: int
     queued: int
     sent: int
@@ -231,142 +111,240 @@ class ThrottleStats:
     paused_for: float
 
 
+class _Waiter:
+    """A call waiting for its turn."""
+
+    __slots__ = ("future", "ready_at")
+
+    def __init__(self, future: asyncio.Future[Ticket], ready_at: float) -> None:
+        self.future = future
+        self.ready_at = ready_at
+
+
 class Throttle:
     """The session-wide gate every request passes (see the module docstring)."""
 
-    def __init__(self, *, max_concurrency: int, rate: float | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        max_concurrency: int,
+        rate: float | None,
+        pause_threshold: float,
+        clock: Clock,
+    ) -> None:
         self._clock = clock
-        self._limiter = anyio.CapacityLimiter(max_concurrency)
-        self._control = CubicRate(ceiling=rate)
-        self._bucket = TokenBucket(rate=rate, capacity=BUCKET_CAPACITY)
-        self._paused_until = 0.0
-        self._paused_seconds = 0.0
-        self._waiters: collections.deque[asyncio.Future[int]] = collections.deque()
-        self._epoch = 0
-        self._pacer: asyncio.Task[None] | None = None
+        self._governor = Governor(RateControl(ceiling=rate), pause_threshold=pause_threshold)
+        self._max_concurrency = max_concurrency
+        self._free_slots = max_concurrency
+        self._ready: collections.deque[_Waiter] = collections.deque()
+        # (not before, order, waiter): calls waiting to retry, earliest first.
+        self._retrying: list[tuple[float, int, _Waiter]] = []
+        # (give up at, order, waiter): fail-fast calls and their deadlines.
+        self._deadlines: list[tuple[float, int, _Waiter]] = []
+        self._order = itertools.count()
+        self._rate_bound = False
+        self._next_wake = math.inf
         self._wakeup = asyncio.Event()
-        self._waiting_for_slot = 0
+        self._pacer: asyncio.Task[None] | None = None
+        self._closed = False
         self._sent = 0
         self._retries = 0
-        self._rate_limited = 0
-        self._rate_cuts = 0
 
     # -- the way in -------------------------------------------------------------------
 
-    async def acquire(self) -> float:
-        """Wait for the pause, a token and a slot; return the send time (monotonic)."""
-        while True:
-            epoch = await self._take_turn()
-            self._waiting_for_slot += 1
-            try:
-                await self._limiter.acquire()
-            finally:
-                self._waiting_for_slot -= 1
-            now = self._clock.monotonic()
-            if now >= self._paused_until and epoch == self._epoch:
-                break
-            # The rate was cut, or a pause began, while this request waited for a slot:
-            # its turn was granted under rules that no longer hold, so it queues again.
-            self._limiter.release()
-        self._sent += 1
-        self._control.on_sent(now)
-        return now
+    async def acquire(
+        self, *, not_before: float | None = None, give_up_at: float | None = None
+    ) -> Ticket:
+        """Wait for a turn and a slot; the `Ticket` says when the request left.
 
-    def release(self) -> None:
-        """Give the slot back (always, whatever the outcome)."""
-        self._limiter.release()
-
-    async def _take_turn(self) -> int:
-        """Wait for a turn; the epoch it was granted in."""
+        `not_before`: a retry, which waits until then and goes ahead of new calls.
+        `give_up_at`: raise `RateLimited`, unsent, if the turn cannot come by then (and at
+        once if the governor already knows it will not).
+        """
+        if self._closed:
+            raise _closed()
         now = self._clock.monotonic()
-        if not self._waiters and now >= self._paused_until and self._bucket.take(now):
-            return self._epoch  # the fast path: a token at hand, no pause, nobody queued
-        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        if self._pacer is None or self._pacer.done():
-            self._pacer = asyncio.get_running_loop().create_task(self._pace())
-        # Cancelling this task cancels the future, and the pacer skips it. A turn granted
-        # just as the task was cancelled is wasted: that costs one token, nothing else.
-        return await waiter
+        if not_before is not None and not_before > now:
+            self._retries += 1
+        elif (
+            not self._ready
+            and self._slot_free()
+            and not (self._retrying and self._retrying[0][0] <= now)
+        ):
+            wait, probe = self._governor.admit(now)
+            if wait == 0.0:  # the fast path: nobody queued, a slot and a turn at hand
+                return self._grant(now, probe, queued=0.0)
+        if give_up_at is not None:
+            estimate = self._governor.wait_estimate(now, ahead=len(self._ready))
+            if estimate is not None and now + estimate > give_up_at:
+                raise _too_late(estimate)
+        waiter = _Waiter(asyncio.get_running_loop().create_future(), now)
+        if not_before is not None and not_before > now:
+            waiter.ready_at = not_before
+            heapq.heappush(self._retrying, (not_before, next(self._order), waiter))
+        elif not_before is not None:
+            self._ready.appendleft(waiter)
+        else:
+            self._ready.append(waiter)
+        if give_up_at is not None:
+            heapq.heappush(self._deadlines, (give_up_at, next(self._order), waiter))
+        self._dispatch()
+        # Cancelling the task cancels the future: the dispatcher skips it.
+        return await waiter.future
+
+    def finish(
+        self,
+        ticket: Ticket,
+        answer: Answer = Answer.NOTHING,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        """Give the slot back and tell the governor the answer; idempotent (the first
+        call counts), so it is safe in a `finally`."""
+        if ticket.finished:
+            return
+        ticket.finished = True
+        self._governor.on_answer(
+            answer,
+            sent_at=ticket.sent_at,
+            now=self._clock.monotonic(),
+            probe=ticket.probe,
+            retry_after=retry_after,
+            rate_bound=self._rate_bound,
+            backlog=len(self._ready) + len(self._retrying),
+            sent_rate=ticket.rate,
+        )
+        self._free_slots += 1
+        if not self._closed:
+            self._dispatch()
+
+    def _slot_free(self) -> bool:
+        in_flight = self._max_concurrency - self._free_slots
+        return in_flight < self._governor.in_flight_limit(self._max_concurrency)
+
+    def _grant(self, now: float, probe: bool, queued: float) -> Ticket:
+        self._free_slots -= 1
+        self._sent += 1
+        return Ticket(sent_at=now, probe=probe, queued=queued, rate=self._governor.rate)
+
+    # -- the dispatcher ---------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Grant every turn that can be granted now; arrange to wake for the next one."""
+        now = self._clock.monotonic()
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, waiter = heapq.heappop(self._deadlines)
+            if not waiter.future.done():
+                estimate = self._governor.wait_estimate(now, ahead=len(self._ready))
+                waiter.future.set_exception(_too_late(estimate))
+        due: list[_Waiter] = []
+        while self._retrying and self._retrying[0][0] <= now:
+            due.append(heapq.heappop(self._retrying)[2])
+        self._ready.extendleft(reversed(due))  # retries first, the earliest due first
+        wait = math.inf
+        while self._ready and self._slot_free():
+            waiter = self._ready[0]
+            if waiter.future.done():  # cancelled, or past its deadline
+                self._ready.popleft()
+                continue
+            wait, probe = self._governor.admit(now)
+            if wait > 0.0:
+                break
+            self._ready.popleft()
+            waiter.future.set_result(self._grant(now, probe, queued=now - waiter.ready_at))
+        # Requests wait for the rate (not for a slot, nor for a hold): the rate may grow.
+        self._rate_bound = (
+            bool(self._ready)
+            and self._slot_free()
+            and wait < math.inf
+            and self._governor.hold is None
+        )
+        wake = now + wait if self._ready and self._slot_free() else math.inf
+        if self._retrying:
+            wake = min(wake, self._retrying[0][0])
+        if self._deadlines:
+            wake = min(wake, self._deadlines[0][0])
+        if wake < self._next_wake:
+            self._next_wake = wake
+            if self._pacer is None or self._pacer.done():
+                self._pacer = asyncio.get_running_loop().create_task(self._pace())
+            else:
+                self._wakeup.set()
 
     async def _pace(self) -> None:
-        """Grant turns in FIFO order, one token at a time, honouring pauses."""
-        while self._waiters:
-            now = self._clock.monotonic()
-            wait = max(self._paused_until - now, self._bucket.delay(now))
+        """Sleep until the next moment a turn may be granted by time alone; dispatch."""
+        while not self._closed:
+            wait = self._next_wake - self._clock.monotonic()
             if wait > 0.0:
-                # Woken early when the rate or the pause changes, so the new value rules.
                 self._wakeup.clear()
                 sleeper = asyncio.ensure_future(self._clock.sleep(wait))
                 woken = asyncio.ensure_future(self._wakeup.wait())
                 try:
+                    # Woken early when the next moment moves closer.
                     await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     sleeper.cancel()
                     woken.cancel()
-                continue
-            waiter = self._waiters.popleft()
-            if waiter.done():
-                continue  # its task was cancelled while queued
-            self._bucket.take(now)
-            waiter.set_result(self._epoch)
+                if self._clock.monotonic() < self._next_wake:
+                    continue
+            self._next_wake = math.inf
+            self._dispatch()
+            if self._next_wake == math.inf:
+                return
 
-    # -- what the answers tell --------------------------------------------------------
-
-    def on_answered(self, sent_at: float, *, rate_limited: bool) -> None:
-        """Feed an answer back: a 429 cuts the shared rate, anything else lets it grow."""
-        now = self._clock.monotonic()
-        if rate_limited:
-            self._rate_limited += 1
-            if self._control.on_throttled(sent_at, now):
-                self._rate_cuts += 1
-                self._epoch += 1
-                self._bucket.set_rate(self._control.rate, now)
-                self._wakeup.set()
-        else:
-            before = self._control.rate
-            self._control.on_accepted(now)
-            if self._control.rate != before:
-                self._bucket.set_rate(self._control.rate, now)
-
-    def pause(self, seconds: float) -> None:
-        """Hold every new request of the session for `seconds` (a pause never shortens)."""
-        now = self._clock.monotonic()
-        until = now + seconds
-        if until > self._paused_until:
-            self._paused_seconds += until - max(now, self._paused_until)
-            self._paused_until = until
-            self._epoch += 1
-            self._bucket.drain(now)
-            self._wakeup.set()
-
-    def note_retry(self) -> None:
-        """Count a retry (for `stats`)."""
-        self._retries += 1
+    # -- state ----------------------------------------------------------------------------
 
     def stats(self) -> ThrottleStats:
         """A snapshot for logs and metrics."""
         now = self._clock.monotonic()
-        limiter = self._limiter.statistics()
+        governor = self._governor
+        hold = governor.hold
         return ThrottleStats(
-            rate=self._control.rate,
-            in_flight=limiter.borrowed_tokens,
-            queued=sum(1 for w in self._waiters if not w.done()) + self._waiting_for_slot,
+            rate=governor.rate,
+            mode=governor.mode(now).value,
+            in_flight=self._max_concurrency - self._free_slots,
+            queued=sum(1 for w in self._ready if not w.future.done())
+            + sum(1 for _, _, w in self._retrying if not w.future.done()),
             sent=self._sent,
             retries=self._retries,
-            rate_limited=self._rate_limited,
-            rate_cuts=self._rate_cuts,
-            paused_seconds=self._paused_seconds,
-            paused_for=max(0.0, self._paused_until - now),
+            rate_limited=governor.refused,
+            rate_cuts=governor.rate_cuts,
+            paused_seconds=governor.held_seconds,
+            paused_for=max(0.0, hold.until - now) if hold is not None else 0.0,
         )
 
+    @property
+    def mode(self) -> Mode:
+        """What the governor is doing now."""
+        return self._governor.mode(self._clock.monotonic())
+
     async def aclose(self) -> None:
-        """Stop the pacer; queued requests are cancelled."""
-        for waiter in self._waiters:
-            waiter.cancel()
-        self._waiters.clear()
+        """End every waiting call with "the session is closed"; stop the pacer."""
+        self._closed = True
+        waiting = [*self._ready, *(w for _, _, w in self._retrying)]
+        self._ready.clear()
+        self._retrying.clear()
+        self._deadlines.clear()
+        for waiter in waiting:
+            if not waiter.future.done():
+                waiter.future.set_exception(_closed())
         if self._pacer is not None:
             self._pacer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pacer
             self._pacer = None
+
+
+def _closed() -> C1IAMError:
+    return C1IAMError("the session is closed")
+
+
+def _too_late(estimate: float | None) -> RateLimited:
+    """A fail-fast call that cannot be sent before its deadline: raised unsent."""
+    wait = f"about {estimate:.2f} s" if estimate is not None else "longer than its deadline"
+    return RateLimited(
+        f"not sent: the session's rate limit would hold this call {wait}, "
+        "beyond its deadline (RetryPolicy(fail_fast=True, deadline=...))",
+        status=429,
+        retry_after=estimate,
+    )

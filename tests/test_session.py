@@ -116,7 +116,7 @@ async def test_many_streams_of_one_session_at_once(
 # -- retries and pauses --------------------------------------------------------------------
 
 
-async def test_503_pauses_the_session_for_its_retry_after(
+async def test_an_isolated_503_delays_only_its_own_call(
     fake: FakeCloudOne, clocked: c1iam.Session, clock: FakeClock
 ) -> None:
     fake.inject(Fault.status(503, html=True, retry_after="30"))
@@ -126,8 +126,22 @@ async def test_503_pauses_the_session_for_its_retry_after(
     assert clock.monotonic() - started >= 30.0
     stats = clocked.stats()
     assert stats.retries == 1
-    assert stats.paused_seconds == pytest.approx(30.0)
+    assert stats.paused_seconds == 0.0  # one 503 is not an outage: nobody else was held
     assert [r.status for r in fake.requests] == [503, 200]
+
+
+async def test_503s_that_persist_hold_the_session_and_probe(
+    fake: FakeCloudOne, clocked: c1iam.Session, clock: FakeClock
+) -> None:
+    fake.inject(Fault.status(503, retry_after="2", times=5))
+    user = await clocked.users.describe(next(iter(fake.users)))
+    assert user.id in fake.users
+    stats = clocked.stats()
+    assert stats.paused_seconds > 0.0  # the third 503 in a row made it an outage
+    assert stats.mode == "open"  # the first answer ended the hold
+    # Five 503s and the success: the two after the third were probes, each after its
+    # Retry-After, and cost no attempt (the default policy allows five).
+    assert [r.status for r in fake.requests] == [503] * 5 + [200]
 
 
 async def test_429_with_an_http_date_is_honoured(
@@ -155,15 +169,23 @@ async def test_429_without_retry_after_backs_off_and_cuts_the_rate(
     assert len(clock.sleeps) >= 2
 
 
-async def test_retries_spent_raise_the_last_error_with_its_retry_after(
+async def test_429s_are_not_attempts(fake: FakeCloudOne, clock: FakeClock) -> None:
+    fake.inject(Fault.status(429, retry_after="2", times=3))
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(attempts=2)) as session:
+        user = await session.users.describe(next(iter(fake.users)))
+    assert user.id in fake.users
+    assert [r.status for r in fake.requests] == [429, 429, 429, 200]
+
+
+async def test_the_deadline_bounds_refusals_and_raises_the_last_with_its_retry_after(
     fake: FakeCloudOne, clock: FakeClock
 ) -> None:
     fake.inject(Fault.status(429, retry_after="2", times=3))
-    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(attempts=3)) as session:
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(deadline=3)) as session:
         with pytest.raises(c1iam.RateLimited) as raised:
             await session.users.describe(next(iter(fake.users)))
     assert raised.value.retry_after == 2.0
-    assert len(fake.requests) == 3
+    assert len(fake.requests) == 2  # a second retry would start 4 s into a 3 s deadline
 
 
 async def test_fail_fast_raises_at_once(fake: FakeCloudOne, clock: FakeClock) -> None:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from c1iam.testing import FakeCloudOne, Fault, RateLimit
-from c1iam.testing._faults import ServerBucket
+from c1iam.testing._faults import ServerBucket, format_retry_after
 from c1iam.testing._state import Refused, RoleStore, decode_cursor, encode_cursor, search_roles
 
 pytestmark = pytest.mark.anyio
@@ -249,7 +249,7 @@ def test_the_server_bucket_refuses_without_counting() -> None:
     assert wait == pytest.approx(0.5)
     assert bucket.admit(0.1) is not None  # refused calls took no token...
     assert bucket.admit(0.5) is None  # ...so one is ready after 1 / rate
-    assert bucket.retry_after(0.2, 0.0) == "1"  # whole seconds, rounded up
+    assert format_retry_after("seconds", 0.2, 0.0) == "1"  # whole seconds, rounded up
 
 
 async def test_rate_limit_answers_429_with_retry_after(

@@ -1,4 +1,4 @@
-"""The throttle: token bucket, CUBIC rate, pacer, limiter and pause, on a fake clock."""
+"""The gate on a fake clock: slots, pacing, retries first, fail-fast deadlines, close."""
 
 from __future__ import annotations
 
@@ -6,261 +6,141 @@ import asyncio
 import itertools
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from c1iam._throttle import CUBIC_BETA, MIN_RATE, CubicRate, Throttle, TokenBucket
+import c1iam
+from c1iam._control import Answer
+from c1iam._throttle import Throttle, Ticket
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
 
-# -- TokenBucket (pure) --------------------------------------------------------------------
+
+def _throttle(clock: FakeClock, *, rate: float | None = None, slots: int = 4) -> Throttle:
+    return Throttle(max_concurrency=slots, rate=rate, pause_threshold=5.0, clock=clock)
 
 
-def test_open_bucket_never_waits() -> None:
-    bucket = TokenBucket(rate=None)
-    assert all(bucket.take(0.0) for _ in range(1000))
-
-
-@given(rate=st.floats(min_value=0.1, max_value=10_000), takes=st.integers(1, 50))
-def test_bucket_delay_is_what_the_rate_implies(rate: float, takes: int) -> None:
-    bucket = TokenBucket(rate=rate)
-    now = 0.0
-    for _ in range(takes):
-        now += bucket.delay(now)
-        assert bucket.take(now)
-    # Starting with one token, n takes need (n - 1) / rate seconds.
-    assert now == pytest.approx((takes - 1) / rate, rel=1e-6, abs=1e-9)
-
-
-def test_bucket_saves_up_to_its_capacity_only() -> None:
-    bucket = TokenBucket(rate=10.0, capacity=2.0)
-    assert bucket.take(0.0)
-    assert bucket.take(100.0)  # a long idle saves 2 tokens, not 1000
-    assert bucket.take(100.0)
-    assert bucket.delay(100.0) == pytest.approx(0.1)
-
-
-def test_drained_bucket_refills_from_zero() -> None:
-    bucket = TokenBucket(rate=4.0, capacity=1.0)
-    bucket.drain(0.0)
-    assert bucket.delay(0.0) == pytest.approx(0.25)
-
-
-# -- CubicRate (pure) ----------------------------------------------------------------------
-
-
-def _accept(control: CubicRate, times: list[float]) -> None:
-    for when in times:
-        control.on_sent(when)
-        control.on_accepted(when)
-
-
-def test_first_429_cuts_to_beta_times_the_accepted_rate() -> None:
-    control = CubicRate(ceiling=None)
-    assert control.rate is None
-    _accept(control, [10.0 + (i + 1) / 50 for i in range(50)])  # 50 in the last second
-    assert control.on_throttled(sent_at=11.0, now=11.0)
-    assert control.rate == pytest.approx(50 * CUBIC_BETA)
-
-
-def test_one_cut_per_congestion_episode() -> None:
-    control = CubicRate(ceiling=100.0)
-    assert control.on_throttled(sent_at=1.0, now=1.0)
-    after_first = control.rate
-    assert after_first is not None
-    # Requests sent before the cut were part of the same congestion.
-    assert not control.on_throttled(sent_at=0.99, now=1.01)
-    assert control.rate == after_first
-    # A request sent after the cut that is refused again is new congestion.
-    assert control.on_throttled(sent_at=1.02, now=1.05)
-    assert control.rate == pytest.approx(after_first * CUBIC_BETA)
-
-
-def test_rate_grows_back_to_the_last_refused_rate_after_k_seconds() -> None:
-    control = CubicRate(ceiling=None, rate=80.0)
-    control.on_throttled(sent_at=0.0, now=0.0)
-    k = (80.0 * (1 - CUBIC_BETA) / 0.4) ** (1 / 3)
-    # Keep sending fast enough that the growth cap (2x sent rate) does not bind.
-    _accept(control, [k - 1 + i / 200 for i in range(200)])
-    assert control.rate == pytest.approx(80.0, rel=0.02)
-    _accept(control, [k + 1.5 + i / 200 for i in range(200)])
-    assert control.rate is not None
-    assert control.rate > 80.0
-
-
-def test_configured_rate_is_a_ceiling() -> None:
-    control = CubicRate(ceiling=20.0)
-    control.on_throttled(sent_at=0.0, now=0.0)
-    _accept(control, [100.0 + i / 1000 for i in range(1000)])
-    assert control.rate == 20.0
-
-
-def test_rate_never_drops_below_the_floor() -> None:
-    control = CubicRate(ceiling=1.0)
-    for step in range(20):
-        control.on_throttled(sent_at=float(step), now=float(step))
-    assert control.rate == MIN_RATE
-
-
-# -- Throttle (async, fake clock) ----------------------------------------------------------
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
 
 
 async def test_at_most_max_concurrency_in_flight(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=3, rate=None, clock=clock)
-    release = asyncio.Event()
-    peak = 0
-
-    async def request() -> None:
-        nonlocal peak
-        await throttle.acquire()
-        try:
-            peak = max(peak, throttle.stats().in_flight)
-            await release.wait()
-        finally:
-            throttle.release()
-
-    tasks = [asyncio.create_task(request()) for _ in range(10)]
-    for _ in range(5):
-        await asyncio.sleep(0)
+    throttle = _throttle(clock, slots=3)
+    tickets = [asyncio.ensure_future(throttle.acquire()) for _ in range(5)]
+    await _settle()
+    done = [t for t in tickets if t.done()]
+    assert len(done) == 3
     assert throttle.stats().in_flight == 3
-    assert throttle.stats().queued == 7
-    release.set()
-    await asyncio.gather(*tasks)
-    assert peak == 3
-    assert throttle.stats().in_flight == 0
-    assert throttle.stats().sent == 10
+    assert throttle.stats().queued == 2
+    throttle.finish(done[0].result(), Answer.ACCEPTED)
+    await _settle()
+    assert sum(t.done() for t in tickets) == 4
     await throttle.aclose()
+    await asyncio.gather(*tickets, return_exceptions=True)
 
 
-async def test_configured_rate_spaces_requests(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=100, rate=20.0, clock=clock)
-
-    async def request() -> float:
-        sent_at = await throttle.acquire()
-        throttle.release()
-        return sent_at
-
-    sent = await asyncio.gather(*(request() for _ in range(21)))
-    assert max(sent) - min(sent) == pytest.approx(1.0, abs=1e-6)  # 20 gaps of 1/20 s
-    gaps = [b - a for a, b in itertools.pairwise(sorted(sent))]
-    assert min(gaps) >= 1 / 20 - 1e-9
-    await throttle.aclose()
-
-
-async def _acquire_and_release(throttle: Throttle) -> float:
-    # A slot belongs to the task that took it (anyio's CapacityLimiter checks).
-    sent_at = await throttle.acquire()
-    throttle.release()
-    return sent_at
-
-
-async def test_waiting_for_a_token_holds_no_slot(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=1, rate=1.0, clock=clock)
-    first = await _acquire_and_release(throttle)
-    waiting = asyncio.create_task(_acquire_and_release(throttle))
-    await asyncio.sleep(0)
-    assert throttle.stats().in_flight == 0
-    assert throttle.stats().queued == 1
-    second = await waiting
-    assert second - first == pytest.approx(1.0)
-    await throttle.aclose()
-
-
-async def test_pause_holds_every_new_request(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=4, rate=None, clock=clock)
-    throttle.pause(30.0)
-    assert throttle.stats().paused_for == pytest.approx(30.0)
-    start = clock.monotonic()
-    sent = await throttle.acquire()
-    throttle.release()
-    assert sent - start >= 30.0
-    assert throttle.stats().paused_seconds == pytest.approx(30.0)
-    await throttle.aclose()
-
-
-async def test_a_pause_never_shortens_an_earlier_one(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=4, rate=None, clock=clock)
-    throttle.pause(10.0)
-    throttle.pause(2.0)
-    assert throttle.stats().paused_for == pytest.approx(10.0)
-    await throttle.aclose()
-
-
-async def test_rate_cut_applies_to_requests_already_queued(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=100, rate=100.0, clock=clock)
+async def test_a_configured_rate_spaces_requests(clock: FakeClock) -> None:
+    throttle = _throttle(clock, rate=10.0, slots=100)
     sent: list[float] = []
+    for _ in range(5):
+        ticket = await throttle.acquire()
+        sent.append(ticket.sent_at)
+        throttle.finish(ticket, Answer.ACCEPTED)
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert all(gap == pytest.approx(0.1) for gap in gaps[1:])
+    await throttle.aclose()
 
-    async def request() -> None:
-        sent.append(await throttle.acquire())
-        throttle.release()
 
-    tasks = [asyncio.create_task(request()) for _ in range(40)]
-    await asyncio.gather(*tasks[:10])
-    throttle.on_answered(sent[-1], rate_limited=True)
-    await asyncio.gather(*tasks)
-    late_gaps = [b - a for a, b in itertools.pairwise(sent[12:])]
-    # Every request queued behind the cut leaves at the new rate, not the booked one.
-    assert min(late_gaps) == pytest.approx(1 / (100.0 * CUBIC_BETA), rel=1e-3)
+async def test_a_retry_goes_ahead_of_new_calls_once_its_time_comes(clock: FakeClock) -> None:
+    throttle = _throttle(clock, rate=10.0, slots=1)
+    first = await throttle.acquire()
+    queued = [asyncio.ensure_future(throttle.acquire()) for _ in range(3)]
+    retry = asyncio.ensure_future(throttle.acquire(not_before=clock.monotonic() + 0.05))
+    throttle.finish(first, Answer.ACCEPTED)
+    await _settle()
+    order: list[asyncio.Future[Ticket]] = []
+    pending = [*queued, retry]
+    while pending:
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for future in [f for f in pending if f.done()]:
+            order.append(future)
+            pending.remove(future)
+            throttle.finish(future.result(), Answer.ACCEPTED)
+    # The retry was due after 50 ms; the next turn came at 100 ms: it went first.
+    assert order[0] is retry
+    await throttle.aclose()
+
+
+async def test_a_refusal_slows_every_queued_call(clock: FakeClock) -> None:
+    throttle = _throttle(clock, rate=100.0, slots=10)
+    ticket = await throttle.acquire()
+    throttle.finish(ticket, Answer.REFUSED)
+    assert throttle.stats().rate == pytest.approx(70.0)
     assert throttle.stats().rate_cuts == 1
+
+
+async def test_fail_fast_gives_up_unsent_when_the_wait_is_known_to_be_too_long(
+    clock: FakeClock,
+) -> None:
+    throttle = _throttle(clock, rate=2.0, slots=10)
+    waiting = [asyncio.ensure_future(throttle.acquire()) for _ in range(4)]
+    await _settle()
+    with pytest.raises(c1iam.RateLimited) as raised:
+        await throttle.acquire(give_up_at=clock.monotonic() + 1.0)
+    assert raised.value.retry_after is not None
+    assert raised.value.retry_after > 1.0
+    assert throttle.stats().sent == 1  # it was not sent
+    await throttle.aclose()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def test_fail_fast_gives_up_at_its_deadline_when_the_wait_was_unknown(
+    clock: FakeClock,
+) -> None:
+    throttle = _throttle(clock, slots=1)
+    first = await throttle.acquire()  # the only slot, held: the wait cannot be known
+    started = clock.monotonic()
+    with pytest.raises(c1iam.RateLimited):
+        await throttle.acquire(give_up_at=started + 1.0)
+    assert clock.monotonic() - started == pytest.approx(1.0)
+    throttle.finish(first, Answer.ACCEPTED)
     await throttle.aclose()
 
 
-async def test_cancelled_waiter_takes_no_turn(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=1, rate=1.0, clock=clock)
-    await _acquire_and_release(throttle)
-    doomed = asyncio.create_task(_acquire_and_release(throttle))
-    survivor = asyncio.create_task(_acquire_and_release(throttle))
-    await asyncio.sleep(0)
-    doomed.cancel()
-    await survivor
-    assert doomed.cancelled()
+async def test_close_ends_every_waiting_and_retrying_call_at_once(clock: FakeClock) -> None:
+    throttle = _throttle(clock, rate=1.0, slots=1)
+    first = await throttle.acquire()
+    queued = asyncio.ensure_future(throttle.acquire())
+    sleeping = asyncio.ensure_future(throttle.acquire(not_before=clock.monotonic() + 300.0))
+    await _settle()
+    started = clock.monotonic()
+    await throttle.aclose()
+    for call in (queued, sleeping):
+        with pytest.raises(c1iam.C1IAMError, match="the session is closed"):
+            await call
+    assert clock.monotonic() == started  # promptly: nobody slept out their wait
+    throttle.finish(first)
+    with pytest.raises(c1iam.C1IAMError, match="closed"):
+        await throttle.acquire()
+
+
+async def test_a_cancelled_waiter_takes_no_turn(clock: FakeClock) -> None:
+    throttle = _throttle(clock, rate=1.0, slots=5)
+    first = await throttle.acquire()
+    cancelled = asyncio.ensure_future(throttle.acquire())
+    kept = asyncio.ensure_future(throttle.acquire())
+    await _settle()
+    cancelled.cancel()
+    ticket = await kept
+    assert ticket.sent_at - first.sent_at == pytest.approx(1.0)  # the next turn, not two
+    await throttle.aclose()
+
+
+async def test_finish_is_idempotent(clock: FakeClock) -> None:
+    throttle = _throttle(clock, slots=1)
+    ticket = await throttle.acquire()
+    throttle.finish(ticket, Answer.REFUSED)
+    throttle.finish(ticket, Answer.REFUSED)
+    assert throttle.stats().rate_limited == 1
     assert throttle.stats().in_flight == 0
-    assert throttle.stats().sent == 2
-    await throttle.aclose()
-
-
-async def test_stats_report_429s_and_retries(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=2, rate=None, clock=clock)
-    sent_at = await throttle.acquire()
-    throttle.release()
-    throttle.on_answered(sent_at, rate_limited=True)
-    throttle.note_retry()
-    stats = throttle.stats()
-    assert (stats.rate_limited, stats.retries, stats.rate_cuts) == (1, 1, 1)
-    assert stats.rate == MIN_RATE  # nothing was accepted yet: the floor
-    await throttle.aclose()
-
-
-async def test_turns_granted_before_a_cut_are_void(clock: FakeClock) -> None:
-    throttle = Throttle(max_concurrency=1, rate=None, clock=clock)
-    sent: list[float] = []
-    holding = asyncio.Event()
-    done_holding = asyncio.Event()
-
-    async def first() -> None:
-        sent.append(await throttle.acquire())
-        holding.set()
-        await done_holding.wait()
-        throttle.release()
-
-    async def other() -> None:
-        sent.append(await throttle.acquire())
-        throttle.release()
-
-    holder = asyncio.create_task(first())
-    await holding.wait()
-    # While the rate is open, these pass the pacer at once and wait for the slot...
-    others = [asyncio.create_task(other()) for _ in range(4)]
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert throttle.stats().queued == 4
-    # ...then a 429 cuts the rate: their turns are void, they queue at the new rate.
-    throttle.on_answered(sent[0], rate_limited=True)
-    done_holding.set()
-    await asyncio.gather(holder, *others)
-    rate = throttle.stats().rate
-    assert rate is not None
-    gaps = [b - a for a, b in itertools.pairwise(sent[1:])]
-    assert min(gaps) >= 1 / rate - 1e-9
     await throttle.aclose()

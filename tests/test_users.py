@@ -183,7 +183,8 @@ async def test_error_statuses(
     async with c1iam.Session(
         fake.api_key,
         accounts_url=fake.accounts_url,
-        retry=c1iam.RetryPolicy(attempts=1),
+        # No retry: attempts end 5xx retries, fail_fast ends 429/503 ones.
+        retry=c1iam.RetryPolicy(attempts=1, fail_fast=True),
     ) as session:
         with pytest.raises(error_class) as raised:
             await session.users.describe(next(iter(fake.users)))

@@ -10,12 +10,14 @@ async with FakeCloudOne(users=100, roles=10, seed=1) as fake:
 ```
 
 It serves both APIs from a real aiohttp server on loopback, as strictly as the real ones,
-and can be rate-limited (`fake.rate_limit = RateLimit(rate=50, burst=50)`) and scripted to
-fail (`fake.inject(Fault.status(503, html=True, retry_after="30"))`). It does not import the
+and can be rate-limited (`fake.rate_limit = RateLimit(rate=50, burst=5)`, or Deep Security's
+sliding window `RateLimit.deep_security()`), made unavailable (`fake.outages =
+Outages(every=97, maintenance=[(2.0, 4.0)])`) and scripted to fail
+(`fake.inject(Fault.status(503, html=True, retry_after="30"))`). It does not import the
 client: it speaks only the wire protocol.
 """
 
-from ._faults import Fault, RateLimit
+from ._faults import Fault, Outages, RateLimit
 from ._server import FakeCloudOne, RecordedRequest
 
-__all__ = ["FakeCloudOne", "Fault", "RateLimit", "RecordedRequest"]
+__all__ = ["FakeCloudOne", "Fault", "Outages", "RateLimit", "RecordedRequest"]

@@ -2,38 +2,101 @@
 
 from __future__ import annotations
 
+import collections
 import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import attrs
 
-__all__ = ["Fault", "RateLimit", "ServerBucket"]
+__all__ = [
+    "Fault",
+    "Limiter",
+    "Outages",
+    "RateLimit",
+    "ServerBucket",
+    "SlidingWindow",
+    "format_retry_after",
+]
 
 RetryAfterStyle = Literal["seconds", "http-date", "none"]
 
 
 @attrs.frozen(kw_only=True)
 class RateLimit:
-    """A server-side token bucket: `rate` requests a second, `burst` at once.
+    """A server-side rate limit, of either shape a client meets.
+
+    - A **token bucket** (`RateLimit(rate=40, burst=5)`): `rate` requests a second, `burst`
+      at once; the bucket starts full.
+    - A **sliding window** (`RateLimit.sliding_window(calls=500, seconds=60)`, Deep
+      Security's own, `RateLimit.deep_security()` its default of 500 calls a minute per
+      key): at most `calls` accepted in any `seconds`; a full window refuses everything
+      until its oldest call is `seconds` old.
 
     Over the limit the answer is 429 with `Retry-After` as whole seconds rounded up (as
-    servers do), as an HTTP-date, or absent (`retry_after="none"`, as Deep Security
-    documents nothing). Refused requests cost no token: Deep Security does not count
-    calls made while over the limit.
+    servers do), as an HTTP-date, or absent (`retry_after="none"`; Deep Security documents
+    none). Refused requests are not counted: Deep Security does not count calls made while
+    over the limit.
     """
 
     rate: float
     burst: int = 1
     retry_after: RetryAfterStyle = "seconds"
+    window: float | None = None
+
+    @classmethod
+    def sliding_window(
+        cls, *, calls: int, seconds: float, retry_after: RetryAfterStyle = "none"
+    ) -> RateLimit:
+        """At most `calls` accepted in any `seconds` (refused calls not counted)."""
+        if calls < 1 or not seconds > 0:
+            raise ValueError("a sliding window needs calls >= 1 and seconds > 0")
+        return cls(rate=calls / seconds, burst=calls, retry_after=retry_after, window=seconds)
+
+    @classmethod
+    def deep_security(cls, *, retry_after: RetryAfterStyle = "none") -> RateLimit:
+        """Deep Security's default: 500 calls in any 60 s per API key."""
+        return cls.sliding_window(calls=500, seconds=60.0, retry_after=retry_after)
+
+    def limiter(self) -> Limiter:
+        """Fresh state for this limit (a full bucket, an empty window)."""
+        if self.window is not None:
+            return SlidingWindow(self)
+        return ServerBucket(self)
+
+    def describe(self) -> str:
+        """A short label: `40/s burst 5` or `500 per 60 s`."""
+        if self.window is not None:
+            return f"{self.burst} per {self.window:g} s"
+        return f"{self.rate:g}/s burst {self.burst}"
+
+
+def format_retry_after(style: RetryAfterStyle, wait: float, wall_now: float) -> str | None:
+    """A `Retry-After` value for `wait` seconds: whole seconds rounded up, or a date."""
+    if style == "none":
+        return None
+    seconds = max(1, math.ceil(wait))
+    if style == "seconds":
+        return str(seconds)
+    return format_datetime(datetime.fromtimestamp(wall_now + seconds, UTC), usegmt=True)
+
+
+class Limiter(Protocol):
+    """The state of a `RateLimit` on a clock."""
+
+    limit: RateLimit
+
+    def admit(self, now: float) -> float | None:
+        """Count a request: `None` if admitted, else the seconds until one would be."""
+        ...
 
 
 @attrs.define
 class ServerBucket:
-    """The state of a `RateLimit` on a clock."""
+    """A token bucket's state."""
 
     limit: RateLimit
     tokens: float = attrs.field(
@@ -53,14 +116,53 @@ class ServerBucket:
             return None
         return (1.0 - self.tokens) / self.limit.rate
 
-    def retry_after(self, wait: float, wall_now: float) -> str | None:
-        """The `Retry-After` value for a refusal with `wait` seconds to go."""
-        if self.limit.retry_after == "none":
+
+@attrs.define
+class SlidingWindow:
+    """A sliding window's state: the times of the calls it accepted."""
+
+    limit: RateLimit
+    accepted: collections.deque[float] = attrs.field(factory=collections.deque)
+
+    def admit(self, now: float) -> float | None:
+        """Count a call: `None` if admitted, else the seconds until the oldest ages out."""
+        window = self.limit.window
+        assert window is not None
+        while self.accepted and self.accepted[0] <= now - window:
+            self.accepted.popleft()
+        if len(self.accepted) < self.limit.burst:
+            self.accepted.append(now)
             return None
-        seconds = max(1, math.ceil(wait))
-        if self.limit.retry_after == "seconds":
-            return str(seconds)
-        return format_datetime(datetime.fromtimestamp(wall_now + seconds, UTC), usegmt=True)
+        return self.accepted[0] + window - now
+
+
+@attrs.frozen(kw_only=True)
+class Outages:
+    """503s the fake answers before anything else: isolated ones and maintenance windows.
+
+    - `every`: one request in `every` is answered 503 (`None`: none), with `Retry-After:
+      retry_after` seconds (`None`: without); every other one is a proxy's HTML page.
+    - `maintenance`: `(start, seconds)` windows, timed from the first request the fake
+      received, in which every request is answered 503, with a `Retry-After` of the
+      seconds left, rounded up (or none when `retry_after` is `None`).
+    """
+
+    every: int | None = None
+    retry_after: float | None = 1.0
+    maintenance: tuple[tuple[float, float], ...] = ()
+
+    def unavailable(self, count: int, elapsed: float) -> tuple[str | None, bool] | None:
+        """For the `count`-th request (from 1), `elapsed` seconds after the first: `None`
+        to answer normally, else `(Retry-After value or None, as HTML)`."""
+        for start, seconds in self.maintenance:
+            if start <= elapsed < start + seconds:
+                left = start + seconds - elapsed
+                value = None if self.retry_after is None else str(max(1, math.ceil(left)))
+                return value, False
+        if self.every is not None and count % self.every == 0:
+            value = None if self.retry_after is None else f"{self.retry_after:g}"
+            return value, (count // self.every) % 2 == 1
+        return None
 
 
 FaultKind = Literal["status", "reset", "delay", "truncated"]

@@ -19,7 +19,7 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from ._faults import Fault, FaultScript, RateLimit, ServerBucket
+from ._faults import Fault, FaultScript, Limiter, Outages, RateLimit, format_retry_after
 from ._seed import (
     seed_account,
     seed_api_keys,
@@ -92,7 +92,7 @@ class FakeCloudOne:
     State, in wire form, to change freely: IAM `fake.users`, `fake.api_keys`,
     `fake.cloud_one_roles`, `fake.accounts` (one account), `fake.invitations`; Workload
     Security `fake.roles` (administrator roles).
-    Knobs: `iam_page_cap`, `search_page_cap`, `rate_limit`, `inject(fault)`,
+    Knobs: `iam_page_cap`, `search_page_cap`, `rate_limit`, `outages`, `inject(fault)`,
     `before_request` hooks; `requests` lists what was received.
     """
 
@@ -120,6 +120,7 @@ class FakeCloudOne:
         self.iam_page_cap: int | None = None
         self.search_page_cap: int | None = None
         self.rate_limit: RateLimit | None = None
+        self.outages: Outages | None = None
         self.before_request: list[Hook] = []
         self.requests: list[RecordedRequest] = []
         self.clock = clock
@@ -127,7 +128,9 @@ class FakeCloudOne:
         self._host = host
         self._port = port
         self._faults = FaultScript()
-        self._bucket: ServerBucket | None = None
+        self._limiter: Limiter | None = None
+        self._first_request_at: float | None = None
+        self._count = 0
         self._runner: web.AppRunner | None = None
         self._base = ""
 
@@ -243,7 +246,7 @@ class FakeCloudOne:
             fault = None
         if fault is not None and not fault.after:
             return self._fault_response(request, fault)
-        refused = self._rate_limited()
+        refused = self._unavailable() or self._rate_limited()
         if refused is not None:
             return refused
         try:
@@ -262,21 +265,34 @@ class FakeCloudOne:
 
     def _rate_limited(self) -> web.Response | None:
         if self.rate_limit is None:
-            self._bucket = None
+            self._limiter = None
             return None
-        if self._bucket is None or self._bucket.limit != self.rate_limit:
-            self._bucket = ServerBucket(self.rate_limit)
-        wait = self._bucket.admit(self.clock())
+        if self._limiter is None or self._limiter.limit != self.rate_limit:
+            self._limiter = self.rate_limit.limiter()
+        wait = self._limiter.admit(self.clock())
         if wait is None:
             return None
-        retry_after = self._bucket.retry_after(wait, self.wall_clock())
+        retry_after = format_retry_after(self.rate_limit.retry_after, wait, self.wall_clock())
         headers = {} if retry_after is None else {"Retry-After": retry_after}
         return _error(429, "Too many API requests.", **headers)
 
-    def _fault_response(self, request: web.Request, fault: Fault) -> web.Response:
+    def _unavailable(self) -> web.Response | None:
+        now = self.clock()
+        if self._first_request_at is None:
+            self._first_request_at = now
+        self._count += 1
+        if self.outages is None:
+            return None
+        outage = self.outages.unavailable(self._count, now - self._first_request_at)
+        if outage is None:
+            return None
+        retry_after, html = outage
+        return self._fault_response(None, Fault.status(503, html=html, retry_after=retry_after))
+
+    def _fault_response(self, request: web.Request | None, fault: Fault) -> web.Response:
         if fault.kind == "reset":
             # Drop the connection: the client gets no answer at all.
-            if request.transport is not None:
+            if request is not None and request.transport is not None:
                 request.transport.abort()
             raise asyncio.CancelledError
         if fault.kind == "truncated":

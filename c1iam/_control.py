@@ -1,0 +1,546 @@
+"""What a session may send, and when: the throttle's decisions, pure (no clock, no I/O).
+
+The throttle (`_throttle.py`) asks `Governor.admit(now)` before each request leaves and
+tells it every answer; the governor keeps the state those answers build up:
+
+- the **rate** (`RateControl`): open until the first 429, then learned. It starts with
+  *slow start*: from what the server accepted, the rate doubles every
+  `STARTUP_DOUBLING` seconds while it is what holds the session back, until a 429 shows
+  where the limit lies. From then on it follows CUBIC (RFC 9438), as botocore's adaptive
+  mode does, cut to `CUBIC_BETA` of the refused rate. A first estimate taken from a small
+  burst would otherwise sit far below the limit while CUBIC's plateau holds near it.
+  A cut never goes below the **delivery rate**: between two refusals the server's bucket
+  was empty at both ends, so what it accepted in between, over that time, is what it
+  allows (TCP BBR measures delivery rate the same way). It is a lower bound whatever the
+  client did meanwhile, so it is safe as a floor. One cut per congestion episode: a 429
+  for a request sent before the last cut is the same congestion, already answered.
+- **holds**: after a `Retry-After` of `pause_threshold` or more, nothing leaves until
+  then. A hold without an end known in advance, **probing**, starts when the service
+  refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most answers of
+  the last second), or 429s with no request accepted for `BLOCKED_AFTER` seconds (a
+  sliding-window limiter whose window is full). While probing, one request at a time
+  goes out, one per `Retry-After` (or per backoff step without one); the first answer
+  that is not refused ends the hold, and the session resumes at the rate that held
+  before it. One isolated 503 holds nobody: its own call waits, the rest go on.
+- the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time.
+
+Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import math
+from typing import Final
+
+import attrs
+
+__all__ = [
+    "BLOCKED_AFTER",
+    "CUBIC_BETA",
+    "MIN_RATE",
+    "Answer",
+    "Governor",
+    "Mode",
+    "RateControl",
+    "TokenBucket",
+]
+
+# CUBIC constants, as botocore's adaptive mode uses them (RFC 9438 uses C = 0.4, beta = 0.7).
+CUBIC_SCALE: Final = 0.4
+CUBIC_BETA: Final = 0.7
+# The learned rate never drops below this (requests per second), so a session always moves.
+MIN_RATE: Final = 0.5
+# Slow start doubles the rate this often while the rate is what holds the session back.
+STARTUP_DOUBLING: Final = 0.1
+# Slow start's curve runs at most this far ahead of the highest rate a request was
+# accepted at: growth waits for answers, so a slow server is not flooded (at 2/s, though,
+# waiting for every answer before doubling would take seconds).
+STARTUP_LEAD: Final = 4.0
+# Slow start begins no lower than this (requests per second): a burst of one says nothing
+# of the rate behind it, and doubling from 0.5/s would take seconds.
+STARTUP_MIN_RATE: Final = 2.0
+# A delivery rate is measured only over a span this long (seconds): over a shorter one,
+# one request more or less changes it too much.
+MIN_DELIVERY_SPAN: Final = 0.25
+# Seconds of waiting work under which the rate stops probing upward (see `on_accepted`).
+END_GAME: Final = 1.0
+# In CUBIC's phase the rate never grows beyond this multiple of the accepted rate.
+MAX_GROWTH_OVER_PASSING: Final = 2.0
+# Refusals kept to measure delivery rates from (seconds).
+DELIVERY_HISTORY: Final = 10.0
+# A cut goes to `MEASURED_BETA` of the refused rate, not `CUBIC_BETA`, when the server was
+# measured delivering at least `CONFIRMED_SHARE` of it: the limit is then known to be close.
+MEASURED_BETA: Final = 0.95
+CONFIRMED_SHARE: Final = 0.8
+# The window over which accepted requests are counted for the first estimate (seconds).
+MEASURE_WINDOW: Final = 1.0
+# Tokens the pacer may save: a little over one, so that the pacer waking a moment late
+# does not lose that moment (at 50/s, 1 ms late on every request added 5 % to a bulk run),
+# yet an idle session sends no burst worth speaking of.
+BUCKET_CAPACITY: Final = 1.5
+# Requests in flight at first, before anything was accepted (see `in_flight_limit`).
+INITIAL_WINDOW: Final = 4
+# 503s in a row that make an outage (fewer are isolated failures: their own calls wait).
+OUTAGE_IN_A_ROW: Final = 3
+# Refused for this long with nothing accepted (and at least `BLOCKED_REFUSALS` 429s):
+# the limiter is blocked (a full sliding window), not merely a little exceeded.
+BLOCKED_AFTER: Final = 0.25
+BLOCKED_REFUSALS: Final = 4
+# Probing without a Retry-After: the first probe after this long, then twice as long
+# each time, at most `PROBE_MAX` (a sliding window reopens all at once: found within it).
+PROBE_FIRST: Final = 0.25
+PROBE_MAX: Final = 0.5
+OUTAGE_PROBE_MAX: Final = 1.0
+_TOKEN_EPSILON: Final = 1e-9
+
+
+class Answer(enum.Enum):
+    """What an answer tells the session as a whole (the per-call decision is `_retry`)."""
+
+    ACCEPTED = "accepted"  # processed (any status but 429/503): the rate may grow
+    REFUSED = "refused"  # 429: over the rate
+    UNAVAILABLE = "unavailable"  # 503: the service is not answering
+    NOTHING = "nothing"  # no answer, or one that says nothing about the session
+
+
+class Mode(enum.Enum):
+    """What the governor is doing, for `stats()` and logs."""
+
+    OPEN = "open"  # no limit known: nothing has been refused
+    LEARNING = "learning"  # slow start after the first 429
+    STEADY = "steady"  # a configured or learned rate, following the server
+    HELD = "held"  # waiting out a Retry-After
+    PROBING = "probing"  # one request at a time until the service answers again
+
+
+@attrs.define
+class TokenBucket:
+    """A token bucket: `rate` tokens a second, at most `capacity` saved up.
+
+    `rate=None` is an open bucket: every token is free.
+    """
+
+    rate: float | None
+    capacity: float = 1.0
+    tokens: float = 1.0
+    updated: float | None = None
+
+    def delay(self, now: float) -> float:
+        """Seconds until a token is available (0.0 when one is)."""
+        self._refill(now)
+        # With a tolerance: after sleeping exactly the delay asked, floating point can
+        # leave 0.9999999999999998 tokens, and the caller would spin on a 1e-16 s wait.
+        if self.rate is None or self.tokens >= 1.0 - _TOKEN_EPSILON:
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+    def take(self, now: float) -> bool:
+        """Take a token if one is available."""
+        if self.delay(now) > 0.0:
+            return False
+        if self.rate is not None:
+            self.tokens -= 1.0
+        return True
+
+    def set_rate(self, rate: float | None, now: float) -> None:
+        """Change the rate; tokens saved so far are kept (up to the capacity)."""
+        self._refill(now)
+        self.rate = rate
+
+    def drain(self, now: float) -> None:
+        """Forget saved tokens (after a cut or a hold, nothing should leave in a burst)."""
+        self._refill(now)
+        self.tokens = min(self.tokens, 0.0)
+
+    def _refill(self, now: float) -> None:
+        if self.updated is not None and self.rate is not None:
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+
+@attrs.define
+class RateControl:
+    """The rate a session sends at: open, then slow start, then CUBIC (see the module doc).
+
+    `ceiling` is the configured rate (`None`: learn it). `rate` is `None` while open.
+    """
+
+    ceiling: float | None
+    rate: float | None = attrs.field(
+        default=attrs.Factory(lambda self: self.ceiling, takes_self=True)
+    )
+    mode: Mode = attrs.field(
+        default=attrs.Factory(
+            lambda self: Mode.OPEN if self.ceiling is None else Mode.STEADY, takes_self=True
+        )
+    )
+    last_max: float = 0.0
+    last_cut: float | None = None
+    _k: float = 0.0
+    # Slow start: the curve `start_rate * 2 ** ((now - started) / STARTUP_DOUBLING)`, capped
+    # at `STARTUP_LEAD` times the highest rate a request was accepted at.
+    _started: float = 0.0
+    _start_rate: float = 0.0
+    _confirmed: float = 0.0
+    _accepted: collections.deque[float] = attrs.field(factory=collections.deque)
+    # Recent refusals that cut: [send time, requests accepted since], for delivery rates.
+    _refusals: collections.deque[list[float]] = attrs.field(factory=collections.deque)
+
+    def grow(self, now: float) -> None:
+        """Slow start: the rate follows its doubling curve, as far as answers allow."""
+        if self.mode is Mode.LEARNING:
+            curve = self._start_rate * 2.0 ** ((now - self._started) / STARTUP_DOUBLING)
+            rate = min(curve, STARTUP_LEAD * self._confirmed)
+            if self.ceiling is not None:
+                rate = min(rate, self.ceiling)
+            self.rate = max(self.rate or 0.0, rate)
+
+    def on_accepted(
+        self,
+        sent_at: float,
+        now: float,
+        *,
+        rate_bound: bool,
+        backlog: int = 0,
+        sent_rate: float | None = None,
+    ) -> None:
+        """A request was processed. `rate_bound`: requests are waiting for the rate;
+        `backlog`: how many; `sent_rate`: the rate it was sent at.
+
+        The rate grows only while it is what holds the session back: a session that is
+        idle, or bound by its concurrency, must not "learn" a rate it never tried. Nor
+        does it probe upward when less than `END_GAME` seconds of work are waiting: a
+        refusal then would cost its call a `Retry-After` (a whole second, rounded up) at
+        the very end of the job, and a faster rate could gain nothing.
+        """
+        if self.mode is Mode.LEARNING and sent_rate is not None:
+            self._confirmed = max(self._confirmed, sent_rate)
+        self._accepted.append(now)
+        while self._accepted and self._accepted[0] <= now - MEASURE_WINDOW:
+            self._accepted.popleft()
+        for refusal in self._refusals:
+            if sent_at > refusal[0]:
+                refusal[1] += 1
+        if self.rate is None or not rate_bound:
+            return
+        if self.mode is Mode.STEADY and backlog < self.rate * END_GAME:
+            return
+        if self.mode is Mode.LEARNING:
+            self.grow(now)
+        elif self.last_cut is not None:
+            cubic = CUBIC_SCALE * (now - self.last_cut - self._k) ** 3 + self.last_max
+            # Never more than twice what is passing now: after a spell without demand,
+            # CUBIC's clock would otherwise jump the rate far beyond anything tried.
+            passing = max(MIN_RATE, len(self._accepted) / MEASURE_WINDOW)
+            self.rate = max(self.rate, min(cubic, MAX_GROWTH_OVER_PASSING * passing))
+        if self.ceiling is not None:
+            self.rate = min(self.rate, self.ceiling)
+
+    def on_refused(self, sent_at: float, now: float) -> bool:
+        """A request sent at `sent_at` got a 429: cut the rate, once per episode.
+
+        Returns whether the rate was cut.
+        """
+        if self.last_cut is not None and sent_at <= self.last_cut:
+            return False
+        delivered = self._delivery_rate(sent_at)
+        self._refusals.append([sent_at, 0.0])
+        while self._refusals and self._refusals[0][0] < sent_at - DELIVERY_HISTORY:
+            self._refusals.popleft()
+        self.last_cut = now
+        if self.rate is None:
+            # First 429 of an open session: what the server accepted over the last window
+            # is known to pass; slow start finds the rest.
+            self.rate = max(STARTUP_MIN_RATE, len(self._accepted) / MEASURE_WINDOW)
+            if self.ceiling is not None:
+                self.rate = min(self.rate, self.ceiling)
+            self.mode = Mode.LEARNING
+            self._started, self._start_rate, self._confirmed = now, self.rate, self.rate
+            return True
+        refused = self.rate
+        # CUBIC climbs back to the refused rate and holds near it. How far to cut depends
+        # on what the refused rate is worth: when the server was measured delivering
+        # nearly as much, the limit lies just below it and a shallow cut will do.
+        self.last_max = refused
+        confirmed = delivered >= CONFIRMED_SHARE * refused
+        self.rate = max(MIN_RATE, refused * (MEASURED_BETA if confirmed else CUBIC_BETA))
+        if self.mode is Mode.LEARNING:
+            # Leaving slow start: a rate requests were accepted at is known to pass.
+            self.rate = max(self.rate, min(self._confirmed, refused) * MEASURED_BETA)
+        if self.ceiling is not None:
+            self.rate = min(self.rate, self.ceiling)
+        self.mode = Mode.STEADY
+        # CUBIC's K: the time the curve takes to climb back to `last_max` from this cut.
+        self._k = ((self.last_max - self.rate) / CUBIC_SCALE) ** (1.0 / 3.0)
+        return True
+
+    def restore(self, rate: float | None, mode: Mode, now: float) -> None:
+        """Go back to a rate that held before (cuts made while blocked meant nothing)."""
+        if rate is None and self.ceiling is not None:
+            rate, mode = self.ceiling, Mode.STEADY
+        self.rate = rate
+        self.mode = mode
+        self.last_cut = now
+        if mode is Mode.LEARNING and rate is not None:
+            self._started, self._start_rate, self._confirmed = now, rate, rate
+
+    def _delivery_rate(self, sent_at: float) -> float:
+        """Accepted per second between an earlier refusal and this one: each is a lower
+        bound of the server's rate, so the best of them is too (0.0: none measured)."""
+        best = 0.0
+        for refused_at, accepted in self._refusals:
+            span = sent_at - refused_at
+            if span >= MIN_DELIVERY_SPAN:
+                # One request less: the bucket may have held a token when the span began.
+                best = max(best, max(0.0, accepted - 1) / span)
+        return best
+
+
+@attrs.define
+class _Hold:
+    """A hold on every new request: until a time, then (if probing) one probe at a time."""
+
+    until: float
+    probing: bool
+    step: float = PROBE_FIRST  # the next wait without a Retry-After
+    probe_out: bool = False
+    resume_rate: float | None = None
+    resume_mode: Mode = Mode.OPEN
+
+
+@attrs.define
+class Governor:
+    """The state every request of a session passes (see the module docstring).
+
+    `pause_threshold`: a `Retry-After` this long or longer on a 429 holds the session.
+    """
+
+    rate_control: RateControl
+    pause_threshold: float
+    bucket: TokenBucket = attrs.field(
+        default=attrs.Factory(
+            lambda self: TokenBucket(rate=self.rate_control.rate, capacity=BUCKET_CAPACITY),
+            takes_self=True,
+        )
+    )
+    hold: _Hold | None = None
+    held_seconds: float = 0.0
+    rate_cuts: int = 0
+    refused: int = 0
+    _unavailable_in_a_row: int = 0
+    _recent: collections.deque[tuple[float, bool]] = attrs.field(factory=collections.deque)
+    _refused_since: float | None = None  # first refusal since the last accepted answer
+    _refusals_in_streak: int = 0
+    _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
+    _accepted_while_open: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second allowed now (`None`: not limited)."""
+        return self.rate_control.rate
+
+    def in_flight_limit(self, max_concurrency: int) -> int:
+        """Requests that may be in flight at once: while nothing has been refused, a
+        window that starts at `INITIAL_WINDOW` and grows by one per accepted answer
+        (doubling each round trip, as TCP's slow start does), so that a server with a
+        small burst refuses a few requests of the first round trip, not all of them."""
+        if self.rate_control.mode is Mode.OPEN:
+            return min(max_concurrency, INITIAL_WINDOW + self._accepted_while_open)
+        return max_concurrency
+
+    def mode(self, now: float) -> Mode:
+        """What the governor is doing now."""
+        if self.hold is not None and (self.hold.probing or now < self.hold.until):
+            return Mode.PROBING if self.hold.probing else Mode.HELD
+        return self.rate_control.mode
+
+    def admit(self, now: float) -> tuple[float, bool]:
+        """May a request leave now? `(0.0, is_probe)` if so (its turn is taken), else
+        `(seconds to wait, False)`; `math.inf` while a probe's answer is awaited."""
+        hold = self._hold_at(now)
+        if hold is not None:
+            if now < hold.until:
+                return hold.until - now, False
+            if hold.probe_out:
+                return math.inf, False
+            hold.probe_out = True
+            return 0.0, True
+        learning = self.rate_control.mode is Mode.LEARNING
+        if learning:
+            self.rate_control.grow(now)
+            self.bucket.set_rate(self.rate, now)
+        wait = self.bucket.delay(now)
+        if wait > 0.0:
+            # While the rate grows, look again soon: the next turn comes sooner than the
+            # rate of this moment says.
+            return (min(wait, STARTUP_DOUBLING / 2) if learning else wait), False
+        self.bucket.take(now)
+        return 0.0, False
+
+    def wait_estimate(self, now: float, ahead: int) -> float | None:
+        """Seconds until `ahead` more requests could leave, or `None` when unknown (the
+        rate is still being learned, or the session is probing)."""
+        hold = self.hold
+        if hold is not None and hold.probing:
+            return None
+        if self.rate_control.mode is Mode.LEARNING:
+            return None
+        held = max(0.0, hold.until - now) if hold is not None else 0.0
+        rate = self.rate
+        paced = 0.0 if rate is None else max(0.0, ahead + 1 - self.bucket.tokens) / rate
+        return held + paced
+
+    def on_answer(
+        self,
+        answer: Answer,
+        *,
+        sent_at: float,
+        now: float,
+        probe: bool,
+        retry_after: float | None = None,
+        rate_bound: bool = False,
+        backlog: int = 0,
+        sent_rate: float | None = None,
+    ) -> None:
+        """Learn from one answer (`retry_after` already bounded by the retry policy;
+        `rate_bound`, `backlog`: requests wait for the rate, and how many; `sent_rate`:
+        the rate the request was sent at)."""
+        self._hold_at(now)
+        if answer is Answer.NOTHING:
+            if probe and self.hold is not None:
+                self.hold.probe_out = False  # nothing learned: the next probe goes
+            return
+        self._remember(now, unavailable=answer is Answer.UNAVAILABLE)
+        if answer is Answer.ACCEPTED:
+            if self.rate_control.mode is Mode.OPEN:
+                self._accepted_while_open += 1
+            self._unavailable_in_a_row = 0
+            self._refused_since = None
+            self._refusals_in_streak = 0
+            if self.hold is not None and self.hold.probing:
+                self._end_hold(now)
+            self.rate_control.on_accepted(
+                sent_at, now, rate_bound=rate_bound, backlog=backlog, sent_rate=sent_rate
+            )
+            self.bucket.set_rate(self.rate, now)
+        elif answer is Answer.REFUSED:
+            self._on_refused(sent_at, now, probe=probe, retry_after=retry_after)
+        else:
+            self._on_unavailable(now, probe=probe, retry_after=retry_after)
+
+    def _on_refused(
+        self, sent_at: float, now: float, *, probe: bool, retry_after: float | None
+    ) -> None:
+        self.refused += 1
+        if self.hold is not None:
+            # Only a probe leaves during a hold: any other refusal is for a request sent
+            # before it, which the hold already answers (unless it asks for longer).
+            if probe:
+                self._probe_again(now, retry_after, step_max=PROBE_MAX)
+            elif retry_after is not None and retry_after >= self.pause_threshold:
+                self._start_hold(now, now + retry_after, probing=False)
+            return
+        if self._refused_since is None:
+            self._refused_since = now
+            self._before_streak = (self.rate_control.rate, self.rate_control.mode)
+        self._refusals_in_streak += 1
+        if retry_after is not None and retry_after >= self.pause_threshold:
+            # The server says when: wait exactly that long, then go on (no probing).
+            self._start_hold(now, now + retry_after, probing=False)
+            return
+        if (
+            self._refusals_in_streak >= BLOCKED_REFUSALS
+            and now - self._refused_since >= BLOCKED_AFTER
+        ):
+            # Nothing has passed for a while: a full window, not a rate a little too high.
+            # The cuts made meanwhile measured nothing: resume at the rate before them.
+            rate, mode = self._before_streak
+            if mode is not Mode.STEADY:
+                # Blocked before any rate was learned: the limiter is a window that took
+                # a whole burst; when it reopens, it takes one again.
+                rate, mode = None, Mode.OPEN
+            self.rate_control.restore(rate, mode, now)
+            wait = retry_after if retry_after is not None else PROBE_FIRST
+            self._start_hold(now, now + wait, probing=True)
+            return
+        learning = self.rate_control.mode is Mode.OPEN
+        if self.rate_control.on_refused(sent_at, now):
+            self.rate_cuts += 1
+            self.bucket.set_rate(self.rate, now)
+            if not learning:
+                # Nothing saved up under the old rate leaves in a burst. (Slow start,
+                # though, should try its first rate at once.)
+                self.bucket.drain(now)
+
+    def _on_unavailable(self, now: float, *, probe: bool, retry_after: float | None) -> None:
+        self._unavailable_in_a_row += 1
+        if self.hold is not None and self.hold.probing:
+            if probe:
+                self._probe_again(now, retry_after, step_max=OUTAGE_PROBE_MAX)
+            return
+        answers = len(self._recent)
+        unavailable = sum(1 for _, failed in self._recent if failed)
+        persistent = self._unavailable_in_a_row >= OUTAGE_IN_A_ROW or (
+            unavailable >= OUTAGE_IN_A_ROW and unavailable * 2 > answers
+        )
+        if persistent:
+            wait = retry_after if retry_after is not None else PROBE_FIRST
+            self._start_hold(now, now + wait, probing=True)
+
+    def _remember(self, now: float, *, unavailable: bool) -> None:
+        self._recent.append((now, unavailable))
+        while self._recent and self._recent[0][0] <= now - MEASURE_WINDOW:
+            self._recent.popleft()
+
+    def _hold_at(self, now: float) -> _Hold | None:
+        """The hold in force at `now` (a hold with a known end is over once it passed)."""
+        if self.hold is not None and not self.hold.probing and now >= self.hold.until:
+            self._end_hold(now)
+        return self.hold
+
+    def _start_hold(self, now: float, until: float, *, probing: bool) -> None:
+        hold = self.hold
+        if hold is not None:
+            # A hold never shortens, and probing, once started, goes on until an answer.
+            if until > hold.until:
+                self.held_seconds += until - max(now, hold.until)
+                hold.until = until
+            hold.probing = hold.probing or probing
+            return
+        self.held_seconds += until - now
+        self.hold = _Hold(
+            until=until,
+            probing=probing,
+            resume_rate=self.rate_control.rate,
+            resume_mode=self.rate_control.mode,
+        )
+        self.bucket.drain(now)
+
+    def _probe_again(self, now: float, retry_after: float | None, *, step_max: float) -> None:
+        hold = self.hold
+        assert hold is not None
+        hold.probe_out = False
+        if retry_after is not None:
+            wait = retry_after
+        else:
+            wait = hold.step
+            hold.step = min(step_max, hold.step * 2.0)
+        until = now + wait
+        if until > hold.until:
+            self.held_seconds += until - max(now, hold.until)
+            hold.until = until
+
+    def _end_hold(self, now: float) -> None:
+        hold = self.hold
+        assert hold is not None
+        self.hold = None
+        self._refused_since = None
+        self._refusals_in_streak = 0
+        self._unavailable_in_a_row = 0
+        self._recent.clear()
+        if hold.probing:
+            self.rate_control.restore(hold.resume_rate, hold.resume_mode, now)
+        self.bucket.set_rate(self.rate, now)
+        self.bucket.drain(now)

@@ -1,0 +1,245 @@
+"""The governor's decisions on plain numbers: rate learning, cuts, holds and probes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from c1iam._control import (
+    BLOCKED_AFTER,
+    CUBIC_BETA,
+    INITIAL_WINDOW,
+    MEASURED_BETA,
+    MIN_RATE,
+    Answer,
+    Governor,
+    Mode,
+    RateControl,
+    TokenBucket,
+)
+
+
+def _governor(rate: float | None = None) -> Governor:
+    return Governor(RateControl(ceiling=rate), pause_threshold=5.0)
+
+
+def _send(governor: Governor, now: float) -> tuple[float, bool]:
+    """Admit one request at `now`: `(sent_at, probe)`; fails if it may not leave."""
+    wait, probe = governor.admit(now)
+    assert wait == 0.0, f"not admitted at {now}: wait {wait}"
+    return now, probe
+
+
+# -- the pacer's bucket --------------------------------------------------------------------
+
+
+@given(rate=st.floats(min_value=0.1, max_value=10_000), takes=st.integers(1, 50))
+def test_bucket_delay_is_what_the_rate_implies(rate: float, takes: int) -> None:
+    bucket = TokenBucket(rate=rate)
+    now = 0.0
+    for _ in range(takes):
+        now += bucket.delay(now)
+        assert bucket.take(now)
+    assert now == pytest.approx((takes - 1) / rate, rel=1e-6, abs=1e-9)
+
+
+def test_bucket_saves_up_to_its_capacity_only() -> None:
+    bucket = TokenBucket(rate=10.0, capacity=2.0)
+    assert bucket.take(0.0)
+    assert bucket.take(100.0)
+    assert bucket.take(100.0)
+    assert bucket.delay(100.0) == pytest.approx(0.1)
+
+
+# -- the rate --------------------------------------------------------------------------------
+
+
+def test_the_first_429_starts_slow_start_from_what_passed() -> None:
+    control = RateControl(ceiling=None)
+    for i in range(10):
+        control.on_accepted(i / 100, i / 100, rate_bound=False)
+    assert control.on_refused(sent_at=0.1, now=0.1)
+    assert control.mode is Mode.LEARNING
+    assert control.rate == pytest.approx(10.0)  # ten accepted in the last second
+
+
+def test_slow_start_doubles_on_time_but_no_further_ahead_than_answers_allow() -> None:
+    control = RateControl(ceiling=None)
+    control.on_refused(sent_at=0.0, now=0.0)  # nothing passed: the floor of 2/s
+    start = control.rate
+    assert start is not None
+    control.grow(0.3)
+    assert control.rate == pytest.approx(4 * start)  # the lead over what was accepted
+    # Answers keep coming, accepted at the rate they were sent at: the curve rules.
+    now = 0.3
+    while now < 0.6:
+        rate = control.rate
+        assert rate is not None
+        control.on_accepted(now, now, rate_bound=True, sent_rate=rate)
+        now += 1 / rate
+    control.grow(now)
+    assert control.rate == pytest.approx(start * 2 ** (now / 0.1), rel=0.05)
+
+
+def test_one_cut_per_congestion_episode() -> None:
+    control = RateControl(ceiling=100.0)
+    assert control.on_refused(sent_at=1.0, now=1.0)
+    after_first = control.rate
+    assert after_first is not None
+    assert after_first == pytest.approx(100.0 * CUBIC_BETA)
+    # Requests sent before the cut (or in the same instant) were part of the same congestion.
+    assert not control.on_refused(sent_at=1.0, now=1.01)
+    assert not control.on_refused(sent_at=0.99, now=1.01)
+    assert control.on_refused(sent_at=1.02, now=1.05)
+    assert control.rate == pytest.approx(after_first * CUBIC_BETA)
+
+
+def test_a_cut_confirmed_by_the_delivery_rate_is_shallow() -> None:
+    control = RateControl(ceiling=50.0)
+    control.on_refused(sent_at=0.0, now=0.0)  # to 35/s
+    assert control.rate is not None
+    # 35 accepted over the next second: the server delivered 34/s between two refusals.
+    for i in range(1, 36):
+        control.on_accepted(i / 35, i / 35, rate_bound=True)
+    refused_at = control.rate
+    assert refused_at is not None
+    assert control.on_refused(sent_at=1.01, now=1.01)
+    assert control.rate == pytest.approx(refused_at * MEASURED_BETA)
+
+
+@given(
+    limit=st.floats(min_value=1.0, max_value=500.0),
+    span=st.floats(min_value=0.3, max_value=9.0),
+    sent_share=st.floats(min_value=0.0, max_value=1.0),
+)
+def test_the_delivery_rate_never_exceeds_the_servers_rate(
+    limit: float, span: float, sent_share: float
+) -> None:
+    # Between two refusals a token bucket accepts at most `limit * span` (+1 saved token),
+    # whatever the client sent: so the measurement is a lower bound of the limit.
+    control = RateControl(ceiling=1_000.0)
+    control.on_refused(sent_at=0.0, now=0.0)
+    accepted = math.floor(limit * span * sent_share) + 1
+    for i in range(accepted):
+        control.on_accepted(span * (i + 1) / (accepted + 1), 0.0, rate_bound=False)
+    assert control._delivery_rate(span) <= limit + 1e-9
+
+
+def test_the_rate_never_drops_below_the_floor_nor_above_the_ceiling() -> None:
+    control = RateControl(ceiling=10.0)
+    for step in range(50):
+        control.on_refused(sent_at=float(step), now=float(step))
+    assert control.rate == MIN_RATE
+    for step in range(500, 1500):
+        control.on_accepted(step / 10, step / 10, rate_bound=True, backlog=10**6)
+    assert control.rate == 10.0
+
+
+def test_no_probing_upward_in_the_last_second_of_work() -> None:
+    control = RateControl(ceiling=None)
+    control.on_refused(sent_at=0.0, now=0.0)
+    control.on_refused(sent_at=0.5, now=0.5)  # steady, below the last refused rate
+    before = control.rate
+    assert before is not None
+    control.on_accepted(5.0, 5.0, rate_bound=True, backlog=int(before / 2))
+    assert control.rate == before
+    control.on_accepted(5.1, 5.1, rate_bound=True, backlog=int(before * 2))
+    assert control.rate > before
+
+
+# -- the in-flight window before anything is refused ------------------------------------------
+
+
+def test_an_open_session_starts_with_a_small_window_that_grows_per_answer() -> None:
+    governor = _governor()
+    assert governor.in_flight_limit(16) == INITIAL_WINDOW
+    for _ in range(5):
+        governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.001, probe=False)
+    assert governor.in_flight_limit(16) == INITIAL_WINDOW + 5
+    governor.on_answer(Answer.REFUSED, sent_at=0.001, now=0.002, probe=False)
+    assert governor.in_flight_limit(16) == 16  # from now on, the rate governs
+
+
+# -- 503s: isolated or an outage ------------------------------------------------------------
+
+
+def test_one_503_holds_nobody() -> None:
+    governor = _governor(rate=10.0)
+    governor.on_answer(Answer.UNAVAILABLE, sent_at=0.0, now=0.01, probe=False, retry_after=1.0)
+    assert governor.hold is None
+    assert governor.admit(0.02)[0] == 0.0
+
+
+def test_503s_in_a_row_hold_the_session_with_one_probe_per_retry_after() -> None:
+    governor = _governor(rate=10.0)
+    for i in range(3):
+        governor.on_answer(
+            Answer.UNAVAILABLE, sent_at=i / 10, now=i / 10, probe=False, retry_after=2.0
+        )
+    assert governor.mode(0.2) is Mode.PROBING
+    wait, probe = governor.admit(1.0)
+    assert wait == pytest.approx(1.2)  # nothing before the 2 s
+    assert not probe
+    sent_at, probe = _send(governor, 2.2)
+    assert probe
+    assert governor.admit(2.3) == (math.inf, False)  # one probe at a time
+    governor.on_answer(Answer.UNAVAILABLE, sent_at=sent_at, now=2.3, probe=True, retry_after=2.0)
+    assert governor.admit(3.0)[0] == pytest.approx(1.3)  # next probe after its Retry-After
+    sent_at, probe = _send(governor, 4.3)
+    governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=4.31, probe=True)
+    assert governor.hold is None
+    assert governor.rate == 10.0  # the rate that held before the outage
+
+
+def test_most_answers_unavailable_is_an_outage_too() -> None:
+    governor = _governor(rate=100.0)
+    for i in range(8):
+        answer = Answer.UNAVAILABLE if i % 4 else Answer.ACCEPTED
+        governor.on_answer(answer, sent_at=i / 100, now=i / 100, probe=False)
+    assert governor.mode(0.1) is Mode.PROBING
+
+
+# -- 429s: a long Retry-After, a blocked window ------------------------------------------------
+
+
+def test_a_long_retry_after_holds_exactly_that_long_then_resumes() -> None:
+    governor = _governor(rate=10.0)
+    governor.on_answer(Answer.REFUSED, sent_at=0.0, now=0.0, probe=False, retry_after=6.0)
+    assert governor.mode(1.0) is Mode.HELD
+    assert governor.admit(1.0)[0] == pytest.approx(5.0)
+    wait, probe = governor.admit(6.0)
+    assert not probe  # the server said when: no probing, the rate resumes
+    assert wait <= 1 / 10.0 + 1e-9  # from a drained bucket: no burst after a hold
+    assert governor.mode(6.0) is Mode.STEADY
+    assert governor.held_seconds == pytest.approx(6.0)
+
+
+def test_a_blocked_window_is_probed_and_reopens_open() -> None:
+    governor = _governor()
+    for i in range(500):  # a window that took a whole burst at once
+        governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=i / 10_000, probe=False)
+    now = 0.05
+    while governor.mode(now) is not Mode.PROBING:
+        governor.on_answer(Answer.REFUSED, sent_at=now, now=now, probe=False)
+        now += 0.02
+    assert now <= BLOCKED_AFTER + 0.1
+    sends = 0
+    while now < 6.0:  # the window stays full until 6 s: probes, spaced out
+        wait, probe = governor.admit(now)
+        if wait == 0.0:
+            assert probe
+            sends += 1
+            governor.on_answer(Answer.REFUSED, sent_at=now, now=now + 0.001, probe=True)
+        now += 0.01
+    assert sends <= 6.0 / 0.25
+    while True:
+        wait, probe = governor.admit(now)
+        if wait == 0.0:
+            break
+        now += min(wait, 0.01)
+    assert now < 6.0 + 0.5 + 0.02  # found within a probe interval of reopening
+    governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + 0.001, probe=True)
+    assert governor.rate is None  # back to open: the window takes a whole burst again
