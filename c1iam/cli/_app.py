@@ -239,9 +239,16 @@ class CommandGroup(click.Group):
     epilog=EPILOG,
 )
 @click.option("--demo", is_flag=True, help="Run against an embedded fake account (no key needed).")
-@click.option("--region", envvar="C1IAM_REGION", help="Cloud One region [env C1IAM_REGION].")
-@click.option("--accounts-url", envvar="C1IAM_ACCOUNTS_URL", help="IAM base URL.")
-@click.option("--workload-url", envvar="C1IAM_WORKLOAD_URL", help="Workload Security base URL.")
+@click.option(
+    "--region", envvar="C1IAM_REGION", show_envvar=True, help="Cloud One region (default us-1)."
+)
+@click.option("--accounts-url", envvar="C1IAM_ACCOUNTS_URL", show_envvar=True, help="IAM base URL.")
+@click.option(
+    "--workload-url",
+    envvar="C1IAM_WORKLOAD_URL",
+    show_envvar=True,
+    help="Workload Security / Deep Security Manager base URL.",
+)
 @click.option(
     "--api-key-file",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -30,6 +30,9 @@ class FindingsFound(Failure):
 
     exit_code = EXIT_FINDINGS
 
+    def show(self, file: Any = None) -> None:
+        click.echo(f"c1iam: {self.format_message()}", err=True)
+
 
 def _summary(result: AuditResult, changes: dict[str, Any] | None, out: Path) -> None:
     """What a person reads on the terminal: whose account, when, what was found."""
