@@ -16,9 +16,17 @@ import pytest
 
 from c1iam.testing import FakeCloudOne, RateLimit, RecordedRequest
 
+from .test_cli_audit import env_for, invoke
+
 pytestmark = pytest.mark.anyio
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+NO_KEY: dict[str, str | None] = {
+    "C1IAM_API_KEY": None,
+    "C1IAM_REGION": None,
+    "C1IAM_ACCOUNTS_URL": None,
+    "C1IAM_WORKLOAD_URL": None,
+}
 AS_OF = "2026-11-01T00:00:00+0000"
 
 
@@ -69,9 +77,9 @@ async def c1iam(*arguments: str, env: dict[str, str], cwd: Path, stdin: bytes | 
 async def test_audit_writes_every_user_and_role_once_and_the_right_findings(
     fake: FakeCloudOne, tmp_path: Path
 ) -> None:
-    ran = await c1iam(
-        "audit", "--out", "report", "--inactive-days", "30", "--as-of", AS_OF,
-        env=environment(fake), cwd=tmp_path,
+    ran = await invoke(
+        "audit", "--out", str(tmp_path / "report"), "--inactive-days", "30", "--as-of", AS_OF,
+        env=env_for(fake),
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     out = tmp_path / "report"
@@ -126,9 +134,9 @@ async def test_an_interrupted_audit_leaves_no_file(fake: FakeCloudOne, tmp_path:
 
 async def test_users_modify_in_bulk_from_stdin(fake: FakeCloudOne, tmp_path: Path) -> None:
     ids = [i for i, u in fake.users.items() if u["state"] == "enabled"][:10]
-    ran = await c1iam(
+    ran = await invoke(
         "users", "modify", "--state", "disabled",
-        env=environment(fake), cwd=tmp_path, stdin="\n".join(ids).encode() + b"\n",
+        env=env_for(fake), stdin="\n".join(ids) + "\n",
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     assert ran.stdout.splitlines() == [f"{i} ok" for i in ids]
@@ -140,9 +148,9 @@ async def test_a_failed_item_fails_the_run_but_not_the_others(
 ) -> None:
     missing = str(uuid.uuid4())
     present = next(iter(fake.users))
-    ran = await c1iam(
+    ran = await invoke(
         "users", "modify", "--role-id", "auditor", missing, present,
-        env=environment(fake), cwd=tmp_path,
+        env=env_for(fake),
     )  # fmt: skip
     assert ran.code == 1
     assert ran.stdout.splitlines()[0].startswith(f"{missing} error: 404")
@@ -152,9 +160,9 @@ async def test_a_failed_item_fails_the_run_but_not_the_others(
 
 async def test_a_bad_id_on_stdin_sends_nothing(fake: FakeCloudOne, tmp_path: Path) -> None:
     good = next(iter(fake.users))
-    ran = await c1iam(
+    ran = await invoke(
         "users", "modify", "--state", "disabled",
-        env=environment(fake), cwd=tmp_path, stdin=f"{good}\nnot-a-uuid\n".encode(),
+        env=env_for(fake), stdin=f"{good}\nnot-a-uuid\n",
     )  # fmt: skip
     assert ran.code == 2
     assert "not-a-uuid" in ran.stderr
@@ -164,9 +172,7 @@ async def test_a_bad_id_on_stdin_sends_nothing(fake: FakeCloudOne, tmp_path: Pat
 
 @pytest.mark.parametrize("output_format", ["jsonl", "csv"])
 async def test_users_list_formats(fake: FakeCloudOne, tmp_path: Path, output_format: str) -> None:
-    ran = await c1iam(
-        "users", "list", "--format", output_format, env=environment(fake), cwd=tmp_path
-    )
+    ran = await invoke("users", "list", "--format", output_format, env=env_for(fake))
     assert ran.code == 0, ran.stderr
     if output_format == "jsonl":
         ids = [json.loads(line)["id"] for line in ran.stdout.splitlines()]
@@ -176,9 +182,9 @@ async def test_users_list_formats(fake: FakeCloudOne, tmp_path: Path, output_for
 
 
 async def test_roles_search_by_name(fake: FakeCloudOne, tmp_path: Path) -> None:
-    ran = await c1iam(
+    ran = await invoke(
         "admin-roles", "search", "--name", "Full%", "--format", "jsonl",
-        env=environment(fake), cwd=tmp_path,
+        env=env_for(fake),
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     names = [json.loads(line)["name"] for line in ran.stdout.splitlines()]
@@ -186,21 +192,21 @@ async def test_roles_search_by_name(fake: FakeCloudOne, tmp_path: Path) -> None:
 
 
 async def test_unknown_flag_is_a_usage_error(tmp_path: Path) -> None:
-    ran = await c1iam("audit", "--no-such-flag", env=environment(None), cwd=tmp_path)
+    ran = await invoke("audit", "--no-such-flag", env=NO_KEY)
     assert ran.code == 2
     assert "no-such-flag" in ran.stderr
 
 
 async def test_missing_key_is_one_clear_line(tmp_path: Path) -> None:
-    ran = await c1iam("users", "list", env=environment(None), cwd=tmp_path)
+    ran = await invoke("users", "list", env=NO_KEY)
     assert ran.code == 2
     assert "C1IAM_API_KEY" in ran.stderr
     assert "Traceback" not in ran.stderr
 
 
 async def test_unknown_region_is_a_usage_error(tmp_path: Path) -> None:
-    env = environment(None, C1IAM_API_KEY="id:secret")
-    ran = await c1iam("--region", "mars-1", "users", "list", env=env, cwd=tmp_path)
+    env = NO_KEY | {"C1IAM_API_KEY": "id:secret"}
+    ran = await invoke("--region", "mars-1", "users", "list", env=env)
     assert ran.code == 2
     assert "us-1" in ran.stderr
 

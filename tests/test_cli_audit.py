@@ -7,7 +7,7 @@ on the test's event loop): the same code as the entry point, without an interpre
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ def env_for(fake: FakeCloudOne, **extra: str) -> dict[str, str]:
     } | extra
 
 
-async def invoke(*arguments: str, env: dict[str, str], stdin: str | None = None) -> Ran:
+async def invoke(*arguments: str, env: Mapping[str, str | None], stdin: str | None = None) -> Ran:
     def call() -> Ran:
         result = CliRunner().invoke(cli, list(arguments), env=env, input=stdin)
         return Ran(result.exit_code, result.stdout, result.stderr)
