@@ -107,7 +107,7 @@ async def run_changes(
     task = progress.add_task("changes", total=len(ids))
     # On a terminal the lines go above the bar; elsewhere, plain lines on stdout.
     to_terminal = show_progress and sys.stdout.isatty()
-    limiter = anyio.CapacityLimiter(concurrency)
+    waiting = iter(ids)  # shared by the workers: memory stays flat for any number of IDs
 
     def emit(line: str) -> None:
         if to_terminal:
@@ -116,9 +116,9 @@ async def run_changes(
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
-    async def one(item: str) -> None:
+    async def worker() -> None:
         nonlocal failed
-        async with limiter:
+        for item in waiting:
             state[item] = "sent"
             try:
                 await change(item)
@@ -133,8 +133,8 @@ async def run_changes(
     try:
         with progress:
             async with anyio.create_task_group() as group:
-                for item in ids:
-                    group.start_soon(one, item)
+                for _ in range(min(concurrency, len(ids))):
+                    group.start_soon(worker)
     finally:
         # Interrupted (Ctrl-C, or a failure of the run itself): finish the record.
         for item, where in state.items():
