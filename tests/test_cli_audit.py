@@ -195,6 +195,8 @@ async def test_drift_finds_each_kind_of_change(tmp_path: Path) -> None:
         admin["roleID"] = "read-only"
         with_mfa = next(u for u in users[1:] if u["mfaEnabled"] and u is not reader)
         with_mfa["mfaEnabled"] = False
+        switched = next(u for u in users[1:] if u not in (reader, admin, with_mfa))
+        switched["state"] = "disabled" if switched["state"] == "enabled" else "enabled"
         limited = next(k for k in fake.api_keys.values() if k["allowedIPs"])
         limited["allowedIPs"], limited["allowedCIDRs"] = [], []
         role = fake.roles[3]
@@ -208,6 +210,9 @@ async def test_drift_finds_each_kind_of_change(tmp_path: Path) -> None:
     directions = {c["id"]: c["privilege"] for c in changes["role_changes"]}
     assert directions == {reader["id"]: "up", admin["id"]: "down"}
     assert [r["id"] for r in changes["mfa_turned_off"]] == [with_mfa["id"]]
+    assert [(r["id"], r["to"]) for r in changes["state_changes"]] == [
+        (switched["id"], switched["state"])
+    ]
     assert [r["id"] for r in changes["ip_limits_lifted"]] == [limited["id"]]
     assert [(r["id"], r["privilege"]) for r in changes["admin_role_rights"]] == [("3", "up")]
     assert changes["account"] == [{"change": "mfa_required turned on"}]
@@ -246,6 +251,7 @@ async def test_no_workload_access_is_a_401_named_with_its_host(tmp_path: Path) -
     ):
         ran = await audit(fake, tmp_path / "out", C1IAM_WORKLOAD_URL=other.workload_url)
     assert ran.code == 1
+    assert ran.stderr.count("\n") == 1
     host = other.workload_url.split("/")[2]
     assert ran.stderr.startswith(f"c1iam: error: the API key was refused at {host} (401)")
     assert (tmp_path / "out" / "users.csv").exists()
