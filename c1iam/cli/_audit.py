@@ -38,6 +38,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SOURCES",
     "AuditResult",
+    "account_of",
     "atomic_file",
     "check_writable",
     "run_audit",
@@ -118,7 +119,7 @@ def write_json(path: Path, document: Any) -> None:
         file.write("\n")
 
 
-def _account_of(urn: str | None) -> tuple[str, str] | None:
+def account_of(urn: str | None) -> tuple[str, str] | None:
     """(account ID, region) from an IAM URN: `urn:cloudone:identity:<region>:<account>:...`."""
     parts = (urn or "").split(":")
     if len(parts) >= 6 and parts[:3] == ["urn", "cloudone", "identity"] and len(parts[4]) == 12:
@@ -190,7 +191,7 @@ class _Audit:
                     for record in page.items:
                         writer.writerow(csv_row(record, kind))
                         add(record)
-                        found = _account_of(getattr(record, "urn", None))
+                        found = account_of(getattr(record, "urn", None))
                         if found is not None:
                             self.account_ids[found] += 1
                     count += len(page.items)

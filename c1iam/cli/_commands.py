@@ -15,6 +15,7 @@ import click
 import c1iam
 
 from ._app import CHECKS, Failure, Target, UsageFailure, cli, format_option, run
+from ._audit import account_of
 from ._bulk import confirm, read_ids, run_changes
 from ._columns import Kind
 from ._output import write_records
@@ -319,9 +320,9 @@ async def _account_id(session: c1iam.Session, given: str | None) -> str:
     if given is not None:
         return given
     async for role in session.roles.list(page_size=10, max_items=10):
-        parts = (role.urn or "").split(":")
-        if len(parts) >= 6 and len(parts[4]) == 12:
-            return parts[4]
+        found = account_of(role.urn)
+        if found is not None:
+            return found[0]
     raise UsageFailure("cannot tell the account ID: give it as an argument")
 
 
