@@ -9,17 +9,24 @@ import os
 import signal
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import attrs
 import pytest
 
-from c1iam.testing import FakeCloudOne, RateLimit
+from c1iam.testing import FakeCloudOne, RateLimit, RecordedRequest
+
+from .test_cli_audit import env_for, invoke
 
 pytestmark = pytest.mark.anyio
 
 REPOSITORY = Path(__file__).resolve().parents[1]
+NO_KEY: dict[str, str | None] = {
+    "C1IAM_API_KEY": None,
+    "C1IAM_REGION": None,
+    "C1IAM_ACCOUNTS_URL": None,
+    "C1IAM_WORKLOAD_URL": None,
+}
 AS_OF = "2026-11-01T00:00:00+0000"
 
 
@@ -67,16 +74,12 @@ async def c1iam(*arguments: str, env: dict[str, str], cwd: Path, stdin: bytes | 
     return Ran(process.returncode, stdout.decode(), stderr.decode())
 
 
-def parse_time(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 async def test_audit_writes_every_user_and_role_once_and_the_right_findings(
     fake: FakeCloudOne, tmp_path: Path
 ) -> None:
-    ran = await c1iam(
-        "audit", "--out", "report", "--inactive-days", "30", "--as-of", AS_OF,
-        env=environment(fake), cwd=tmp_path,
+    ran = await invoke(
+        "audit", "--out", str(tmp_path / "report"), "--inactive-days", "30", "--as-of", AS_OF,
+        env=env_for(fake),
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     out = tmp_path / "report"
@@ -90,56 +93,26 @@ async def test_audit_writes_every_user_and_role_once_and_the_right_findings(
         api_keys = list(csv.DictReader(file))
     assert sorted(row["id"] for row in api_keys) == sorted(fake.api_keys)
     assert not any("secret" in column for column in api_keys[0])
+    with (out / "invitations.csv").open() as file:
+        invitations = list(csv.DictReader(file))
+    assert sorted(row["id"] for row in invitations) == sorted(fake.invitations)
+    with (out / "cloud_one_roles.csv").open() as file:
+        cloud_one_roles = list(csv.DictReader(file))
+    assert sorted(row["id"] for row in cloud_one_roles) == sorted(fake.cloud_one_roles)
     findings = json.loads((out / "findings.json").read_text())
-
-    # The expectations, computed here from the fake's own data.
-    since = datetime(2026, 11, 1, tzinfo=UTC) - timedelta(days=30)
-    wire = fake.users.values()
-    keys = fake.api_keys.values()
-    expected = {
-        "users_without_mfa": {u["id"] for u in wire if not u["mfaEnabled"]},
-        "disabled_users": {u["id"] for u in wire if u["state"] == "disabled"},
-        "never_active_users": {u["id"] for u in wire if u["lastActivity"] is None},
-        "inactive_users": {
-            u["id"]
-            for u in wire
-            if u["lastActivity"] is not None and parse_time(u["lastActivity"]) < since  # type: ignore[operator]
-        },
-        "roles_with_all_computers": {r["ID"] for r in fake.roles.values() if r["allComputers"]},
-        "roles_with_web_service_access": {
-            r["ID"] for r in fake.roles.values() if r["allowWebService"]
-        },
-        "immutable_roles": {r["ID"] for r in fake.roles.values() if r["immutable"]},
-        "api_keys_without_ip_restrictions": {
-            k["id"]
-            for k in keys
-            if (not k["allowedIPs"] and not k["allowedCIDRs"])
-            or any(block.endswith("/0") for block in k["allowedCIDRs"])
-        },
-        "disabled_api_keys": {k["id"] for k in keys if not k["enabled"]},
-        "never_used_api_keys": {k["id"] for k in keys if k["lastActivity"] is None},
-        "inactive_api_keys": {
-            k["id"]
-            for k in keys
-            if k["lastActivity"] is not None and parse_time(k["lastActivity"]) < since  # type: ignore[operator]
-        },
-    }
-    for key, ids in expected.items():
-        assert {entry["id"] for entry in findings[key]} == ids, key
-        assert findings["counts"][key] == len(ids)
+    assert findings["counts"]["users"] == len(fake.users)
     per_role: dict[str, int] = {}
-    for user in wire:
+    for user in fake.users.values():
         per_role[user["roleID"]] = per_role.get(user["roleID"], 0) + 1
     assert findings["users_per_role"] == dict(sorted(per_role.items()))
-    assert "users without MFA" in ran.stdout
+    assert "c1iam audit of account 123456789012" in ran.stdout
 
 
 async def test_demo_audit_runs_without_a_key(tmp_path: Path) -> None:
     ran = await c1iam("--demo", "audit", "--out", "out", env=environment(None), cwd=tmp_path)
     assert ran.code == 0, ran.stderr
-    assert "users" in ran.stdout
-    assert "3,000" in ran.stdout
-    for name in ("users.csv", "api_keys.csv", "roles.csv", "findings.json"):
+    assert "3,000 users" in ran.stdout
+    for name in ("users.csv", "api_keys.csv", "roles.csv", "findings.json", "report.md"):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 
@@ -161,9 +134,9 @@ async def test_an_interrupted_audit_leaves_no_file(fake: FakeCloudOne, tmp_path:
 
 async def test_users_modify_in_bulk_from_stdin(fake: FakeCloudOne, tmp_path: Path) -> None:
     ids = [i for i, u in fake.users.items() if u["state"] == "enabled"][:10]
-    ran = await c1iam(
+    ran = await invoke(
         "users", "modify", "--state", "disabled",
-        env=environment(fake), cwd=tmp_path, stdin="\n".join(ids).encode() + b"\n",
+        env=env_for(fake), stdin="\n".join(ids) + "\n",
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     assert ran.stdout.splitlines() == [f"{i} ok" for i in ids]
@@ -175,9 +148,9 @@ async def test_a_failed_item_fails_the_run_but_not_the_others(
 ) -> None:
     missing = str(uuid.uuid4())
     present = next(iter(fake.users))
-    ran = await c1iam(
+    ran = await invoke(
         "users", "modify", "--role-id", "auditor", missing, present,
-        env=environment(fake), cwd=tmp_path,
+        env=env_for(fake),
     )  # fmt: skip
     assert ran.code == 1
     assert ran.stdout.splitlines()[0].startswith(f"{missing} error: 404")
@@ -187,9 +160,9 @@ async def test_a_failed_item_fails_the_run_but_not_the_others(
 
 async def test_a_bad_id_on_stdin_sends_nothing(fake: FakeCloudOne, tmp_path: Path) -> None:
     good = next(iter(fake.users))
-    ran = await c1iam(
+    ran = await invoke(
         "users", "modify", "--state", "disabled",
-        env=environment(fake), cwd=tmp_path, stdin=f"{good}\nnot-a-uuid\n".encode(),
+        env=env_for(fake), stdin=f"{good}\nnot-a-uuid\n",
     )  # fmt: skip
     assert ran.code == 2
     assert "not-a-uuid" in ran.stderr
@@ -199,9 +172,7 @@ async def test_a_bad_id_on_stdin_sends_nothing(fake: FakeCloudOne, tmp_path: Pat
 
 @pytest.mark.parametrize("output_format", ["jsonl", "csv"])
 async def test_users_list_formats(fake: FakeCloudOne, tmp_path: Path, output_format: str) -> None:
-    ran = await c1iam(
-        "users", "list", "--format", output_format, env=environment(fake), cwd=tmp_path
-    )
+    ran = await invoke("users", "list", "--format", output_format, env=env_for(fake))
     assert ran.code == 0, ran.stderr
     if output_format == "jsonl":
         ids = [json.loads(line)["id"] for line in ran.stdout.splitlines()]
@@ -211,9 +182,9 @@ async def test_users_list_formats(fake: FakeCloudOne, tmp_path: Path, output_for
 
 
 async def test_roles_search_by_name(fake: FakeCloudOne, tmp_path: Path) -> None:
-    ran = await c1iam(
-        "roles", "search", "--name", "Full%", "--format", "jsonl",
-        env=environment(fake), cwd=tmp_path,
+    ran = await invoke(
+        "admin-roles", "search", "--name", "Full%", "--format", "jsonl",
+        env=env_for(fake),
     )  # fmt: skip
     assert ran.code == 0, ran.stderr
     names = [json.loads(line)["name"] for line in ran.stdout.splitlines()]
@@ -221,21 +192,21 @@ async def test_roles_search_by_name(fake: FakeCloudOne, tmp_path: Path) -> None:
 
 
 async def test_unknown_flag_is_a_usage_error(tmp_path: Path) -> None:
-    ran = await c1iam("audit", "--no-such-flag", env=environment(None), cwd=tmp_path)
+    ran = await invoke("audit", "--no-such-flag", env=NO_KEY)
     assert ran.code == 2
     assert "no-such-flag" in ran.stderr
 
 
 async def test_missing_key_is_one_clear_line(tmp_path: Path) -> None:
-    ran = await c1iam("users", "list", env=environment(None), cwd=tmp_path)
+    ran = await invoke("users", "list", env=NO_KEY)
     assert ran.code == 2
     assert "C1IAM_API_KEY" in ran.stderr
     assert "Traceback" not in ran.stderr
 
 
 async def test_unknown_region_is_a_usage_error(tmp_path: Path) -> None:
-    env = environment(None, C1IAM_API_KEY="id:secret")
-    ran = await c1iam("--region", "mars-1", "users", "list", env=env, cwd=tmp_path)
+    env = NO_KEY | {"C1IAM_API_KEY": "id:secret"}
+    ran = await invoke("--region", "mars-1", "users", "list", env=env)
     assert ran.code == 2
     assert "us-1" in ran.stderr
 
@@ -243,10 +214,11 @@ async def test_unknown_region_is_a_usage_error(tmp_path: Path) -> None:
 async def test_unreachable_service_is_a_failure(tmp_path: Path) -> None:
     env = environment(None, C1IAM_API_KEY="id:secret")
     ran = await c1iam(
-        "--accounts-url", "http://127.0.0.1:9/api", "users", "list", env=env, cwd=tmp_path
-    )
+        "--attempts", "1", "--accounts-url", "http://127.0.0.1:9/api", "users", "list",
+        env=env, cwd=tmp_path,
+    )  # fmt: skip
     assert ran.code == 1
-    assert "TransportError" in ran.stderr
+    assert ran.stderr.startswith("c1iam: error: cannot reach 127.0.0.1:9")
     assert "Traceback" not in ran.stderr
 
 
@@ -261,7 +233,59 @@ async def test_the_key_is_never_printed(fake: FakeCloudOne, tmp_path: Path) -> N
     )  # fmt: skip
     assert ok.code == 0
     assert refused.code == 1
-    assert "Unauthorized" in refused.stderr
+    assert "the API key was refused" in refused.stderr
     for ran in (ok, refused):
         assert secret not in ran.stdout + ran.stderr
     assert "GET /users" in ok.stderr  # -v logged the requests
+
+
+async def test_a_broken_pipe_ends_quietly_with_exit_0(tmp_path: Path) -> None:
+    async with FakeCloudOne(users=3000, seed=4) as fake:
+        process = await asyncio.create_subprocess_exec(
+            "bash", "-c",
+            f"{sys.executable} -m c1iam users list --format csv | head -1;"
+            " echo \"exit=${PIPESTATUS[0]}\" >&2",
+            env=environment(fake), cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert stdout.decode().startswith("id,name,email")
+    assert stderr.decode() == "exit=0\n"
+
+
+async def test_ctrl_c_during_a_bulk_modify_leaves_a_complete_record(
+    fake: FakeCloudOne, tmp_path: Path
+) -> None:
+    ids = [i for i, u in fake.users.items() if u["state"] == "enabled"][:40]
+    changed: list[str] = []
+
+    async def slowly(request: RecordedRequest) -> None:
+        if request.method == "POST":
+            await asyncio.sleep(0.05)
+            changed.append(request.path.rsplit("/", 1)[1])
+
+    fake.before_request.append(slowly)
+    process = await start(
+        "--max-concurrency", "2", "users", "modify", "--state", "disabled",
+        env=environment(fake), cwd=tmp_path, stdin=b"",
+    )  # fmt: skip
+    assert process.stdin is not None
+    process.stdin.write("\n".join(ids).encode())
+    process.stdin.close()
+    for _ in range(400):
+        if len(changed) >= 6:
+            break
+        await asyncio.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 130, stderr.decode()
+    lines = dict(line.split(" ", 1) for line in stdout.decode().splitlines())
+    assert sorted(lines) == sorted(ids)  # one line per ID, none lost
+    disabled = {i for i in ids if fake.users[i]["state"] == "disabled"}
+    assert disabled, "nothing was changed before the interrupt"
+    for user_id in disabled:  # every change made is on record, as done or possibly done
+        assert lines[user_id] == "ok" or lines[user_id].startswith("unknown"), lines[user_id]
+    assert any(outcome.startswith("not done") for outcome in lines.values())
+    for user_id, outcome in lines.items():
+        if outcome == "ok":
+            assert user_id in disabled

@@ -165,11 +165,17 @@ async def test_invitations_are_created_with_201_and_keys_show_their_secret_once(
 ) -> None:
     url, headers = fake.accounts_url, iam_headers(fake)
     status, invitation = await call(
-        http, "POST", f"{url}/invitations", headers=headers, json={"email": "a@b.c", "roleID": "x"}
+        http,
+        "POST",
+        f"{url}/invitations",
+        headers=headers,
+        json={"email": "a@b.c", "roleID": "auditor"},
     )
     assert status == 201
     assert fake.invitations[invitation["id"]] == invitation
-    status, key = await call(http, "POST", f"{url}/apikeys", headers=headers, json={"roleID": "x"})
+    status, key = await call(
+        http, "POST", f"{url}/apikeys", headers=headers, json={"roleID": "auditor"}
+    )
     assert status == 200
     assert key["secret"].startswith(key["id"] + ":")
     assert "secret" not in fake.api_keys[key["id"]]

@@ -12,11 +12,12 @@ __all__ = ["main"]
 
 
 def main() -> None:
-    """Run the command; exit codes: 0 ok, 1 failure, 2 usage, 130 interrupted."""
+    """Run the command; exit codes: 0 done, 1 failure, 2 usage, 3 findings, 130 interrupted."""
     try:
         import click
 
-        from ._app import EXIT_INTERRUPTED, cli
+        from ._app import EXIT_INTERRUPTED, quiet_stdout
+        from ._main import cli
     except ImportError as error:
         if error.name not in ("click", "rich"):
             raise
@@ -31,9 +32,8 @@ def main() -> None:
     except (KeyboardInterrupt, click.Abort):
         print("c1iam: interrupted", file=sys.stderr)
         raise SystemExit(EXIT_INTERRUPTED) from None
-    except BrokenPipeError:
-        # `c1iam users list | head`: the reader is gone, which is not an error.
-        sys.stderr.close()
+    except BrokenPipeError:  # while click was not looking: at exit
+        quiet_stdout()
         raise SystemExit(0) from None
     # `--help` and `--version` return their exit code instead of raising.
     raise SystemExit(result if isinstance(result, int) else 0)

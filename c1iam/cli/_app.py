@@ -1,4 +1,7 @@
-"""The `c1iam` command: click for arguments, rich for tables and progress."""
+"""The `c1iam` command: click for arguments, rich for tables and progress.
+
+`c1iam.testing` (the fake) is imported only by `--demo` and `fake-server`.
+"""
 
 from __future__ import annotations
 
@@ -7,54 +10,44 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 import c1iam
-from c1iam.resources._base import check_int32_id, check_uuid
-from c1iam.testing import FakeCloudOne, RateLimit
+from c1iam.resources._base import check_account_id, check_identifier, check_int32_id, check_uuid
 
-from ._audit import SOURCES, run_audit
-from ._output import FORMATS, write_records
+from ._failures import EXIT_FAILED, EXIT_USAGE, Failure, UsageFailure, explain
 
-__all__ = ["cli"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_FINDINGS",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "Failure",
+    "Target",
+    "UsageFailure",
+    "cli",
+    "format_option",
+    "run",
+]
 
 T = TypeVar("T")
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_FINDINGS: Final = 3
+EXIT_INTERRUPTED: Final = 130
 
 # The demo account: big enough to page, throttled enough to show the limiter at work.
-DEMO_USERS = 3000
-DEMO_API_KEYS = 150
-DEMO_ROLES = 200
-DEMO_RATE_LIMIT = RateLimit(rate=20, burst=10)
-
-stderr = Console(stderr=True)
-
-
-class Failure(click.ClickException):
-    """A failure reported by the services or the network: one line on stderr, exit 1."""
-
-    exit_code = EXIT_FAILED
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"c1iam: error: {self.format_message()}", err=True)
-
-
-class UsageFailure(Failure):
-    """A usage or configuration error: one line on stderr, exit 2."""
-
-    exit_code = EXIT_USAGE
+DEMO_USERS: Final = 3000
+DEMO_API_KEYS: Final = 150
+DEMO_ROLES: Final = 200
+DEMO_INVITATIONS: Final = 12
+DEMO_SEED: Final = 7
+DEMO_RATE: Final = 20.0
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +62,7 @@ class Target:
     legacy_auth: bool
     max_concurrency: int
     rate: float | None
+    attempts: int | None
 
     def api_key(self) -> str:
         """The key: from --api-key-file, else C1IAM_API_KEY (never from the command line)."""
@@ -95,15 +89,24 @@ class Target:
             "max_concurrency": self.max_concurrency,
             "rate": self.rate,
         }
+        if self.attempts is not None:
+            options["retry"] = c1iam.RetryPolicy(attempts=self.attempts)
         if self.demo:
+            from c1iam.testing import FakeCloudOne, RateLimit
+
             async with FakeCloudOne(
-                users=DEMO_USERS, api_keys=DEMO_API_KEYS, roles=DEMO_ROLES, seed=7
+                users=DEMO_USERS,
+                api_keys=DEMO_API_KEYS,
+                roles=DEMO_ROLES,
+                invitations=DEMO_INVITATIONS,
+                seed=DEMO_SEED,
             ) as fake:
-                fake.rate_limit = DEMO_RATE_LIMIT
-                stderr.print(
-                    f"[dim]demo: a fake account with {DEMO_USERS} users, {DEMO_API_KEYS} API "
-                    f"keys and {DEMO_ROLES} roles, limited to {DEMO_RATE_LIMIT.rate:g} requests/s, "
-                    f"at {fake.accounts_url}[/dim]"
+                fake.rate_limit = RateLimit(rate=DEMO_RATE, burst=10)
+                click.echo(
+                    f"demo: a fake account with {DEMO_USERS} users, {DEMO_API_KEYS} API keys, "
+                    f"{DEMO_INVITATIONS} invitations and {DEMO_ROLES} administrator roles, "
+                    f"limited to {DEMO_RATE:g} requests/s, at {fake.accounts_url}",
+                    err=True,
                 )
                 async with c1iam.Session(
                     fake.api_key,
@@ -127,118 +130,55 @@ class Target:
             yield session
 
 
-def run(target: Target, work: Callable[[c1iam.Session], Awaitable[T]]) -> T:
-    """Run `work` with a session; library errors become one line and an exit code."""
+def _first_library_error(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error to report from a group: a library error if there is one."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, KeyboardInterrupt | BrokenPipeError):
+            return leaf
+    return next((leaf for leaf in leaves if isinstance(leaf, c1iam.C1IAMError)), leaves[0])
+
+
+def run(target: Target, work: Callable[[c1iam.Session], Awaitable[T]], *, api: str) -> T:
+    """Run `work` with a session to `api` ("accounts" or "workload"); errors become one
+    line and an exit code, never a traceback."""
+    hosts: dict[str, str] = {}
 
     async def main() -> T:
         async with target.session() as session:
+            hosts[api] = urlsplit(
+                session.accounts_url if api == "accounts" else session.workload_url
+            ).netloc
             return await work(session)
 
     try:
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        except BaseExceptionGroup as group:
+            raise _first_library_error(group) from None
     except c1iam.InvalidArgument as error:
         raise UsageFailure(str(error)) from None
     except c1iam.C1IAMError as error:
-        raise Failure(f"{type(error).__name__}: {error}") from None
+        raise Failure(explain(error, hosts.get(api))) from None
+    except BrokenPipeError:
+        raise
     except OSError as error:  # writing the output
         raise Failure(f"{error.strerror}: {error.filename}") from None
 
 
-@click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=(
-        "Credentials come from the environment variable C1IAM_API_KEY or --api-key-file, "
-        "never from the command line. Exit codes: 0 success, 1 a failure reported by the "
-        "services or the network, 2 a usage or configuration error, 130 interrupted."
-    ),
-)
-@click.option("--demo", is_flag=True, help="Run against an embedded fake account (no key needed).")
-@click.option("--region", envvar="C1IAM_REGION", help="Cloud One region (default us-1).")
-@click.option("--accounts-url", envvar="C1IAM_ACCOUNTS_URL", help="IAM base URL.")
-@click.option("--workload-url", envvar="C1IAM_WORKLOAD_URL", help="Workload Security base URL.")
-@click.option(
-    "--api-key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Read the API key from this file.",
-)
-@click.option("--legacy-auth", is_flag=True, help="The key is a legacy api-secret-key.")
-@click.option("--max-concurrency", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Requests/s at most.")
-@click.option("-v", "--verbose", is_flag=True, help="Log every request and retry to stderr.")
-@click.version_option(c1iam.__version__, prog_name="c1iam")
-@click.pass_context
-def cli(context: click.Context, /, verbose: bool, **options: Any) -> None:
-    """Audit and manage Cloud One identities: IAM users, Workload Security roles."""
-    if verbose:
-        logging.basicConfig(format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-        logging.getLogger("c1iam").setLevel(logging.DEBUG)
-    context.obj = Target(**options)
+def format_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The `--format` option of every command that prints records."""
+    from ._output import FORMATS
 
-
-@cli.command()
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Directory for users.csv, api_keys.csv, roles.csv and findings.json.",
-)
-@click.option("--inactive-days", type=click.IntRange(min=1), default=90, show_default=True)
-@click.option(
-    "--as-of",
-    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]),
-    help="Judge inactivity as of this time (default: now), for reproducible reports.",
-)
-@click.pass_obj
-def audit(target: Target, out: Path, inactive_days: int, as_of: datetime | None) -> None:
-    """Stream every user, API key and role; write CSVs and findings; print a summary."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageFailure(f"cannot use --out {out}: {error.strerror}") from None
-    moment = datetime.now(UTC) if as_of is None else as_of
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    show_progress = sys.stderr.isatty()
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=None),
-        TextColumn("{task.completed:,} [dim]{task.fields[rate]}[/dim]"),
-        TimeElapsedColumn(),
-        console=stderr,
-        disable=not show_progress,
-        transient=True,
-    )
-
-    async def work(session: c1iam.Session) -> Any:
-        tasks = {name: progress.add_task(name, total=None, rate="") for name in SOURCES}
-
-        def advance(name: str, count: int) -> None:
-            stats = session.stats()
-            pause = f", paused {stats.paused_for:.1f} s" if stats.paused_for else ""
-            rate = "" if stats.rate is None else f"{stats.rate:.0f}/s allowed"
-            note = f"{rate}, {stats.rate_limited} throttled{pause}" if stats.rate_limited else rate
-            progress.update(tasks[name], advance=count, rate=note)
-
-        with progress:
-            return await run_audit(
-                session, out, inactive_days=inactive_days, as_of=moment, progress=advance
-            )
-
-    report = run(target, work)
-    table = Table(title=f"c1iam audit, {out}", title_justify="left")
-    table.add_column("finding")
-    table.add_column("count", justify="right")
-    for _, label, count in report.findings.summary():
-        table.add_row(label, f"{count:,}")
-    Console().print(table)
-
-
-@cli.group()
-def users() -> None:
-    """Cloud One IAM users."""
-
-
-def _format_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
         "--format",
         "output_format",
@@ -247,204 +187,128 @@ def _format_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     )
 
 
-def _ids_from(arguments: Iterable[str], check: Callable[[str, Any], Any], name: str) -> list[str]:
-    """IDs from the arguments, or one per line on stdin; all checked before any is used."""
-    given = list(arguments)
-    if not given or given == ["-"]:
-        given = [line.strip() for line in sys.stdin if line.strip()]
-    if not given:
-        raise UsageFailure(f"no {name}s given (as arguments or on stdin)")
-    bad = []
-    for value in given:
+EPILOG: Final = """\b
+Environment:
+  C1IAM_API_KEY        the API key (or --api-key-file; never on the command line)
+  C1IAM_REGION         the Cloud One region (--region), default us-1
+  C1IAM_ACCOUNTS_URL   the IAM base URL (--accounts-url)
+  C1IAM_WORKLOAD_URL   the Workload Security / Deep Security Manager URL (--workload-url)
+
+\b
+Exit codes:
+  0    done
+  1    an error of a service or the network (one line on stderr)
+  2    usage or configuration error
+  3    audit findings at or above --fail-on
+  130  interrupted
+"""
+
+
+class PipeClosed(click.ClickException):
+    """The reader of stdout is gone (`c1iam users list | head -1`): not an error."""
+
+    exit_code = 0
+
+    def __init__(self) -> None:
+        super().__init__("broken pipe")
+
+    def show(self, file: Any = None) -> None:
+        quiet_stdout()
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush is quiet too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+class CommandGroup(click.Group):
+    """The top group: a broken pipe anywhere ends the command quietly (click itself
+    would exit 1)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
-            check(name, value)
-        except ValueError:
-            bad.append(value)
-    if bad:
-        raise UsageFailure(f"not a valid {name}: {', '.join(repr(b) for b in bad[:5])}")
-    return given
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise PipeClosed() from None
 
 
-def _report_bulk(results: list[c1iam.BulkResult[str, Any]]) -> None:
-    for result in results:
-        if result.ok:
-            click.echo(f"{result.item} ok")
-        else:
-            click.echo(f"{result.item} error: {result.error}")
-    failed = sum(1 for result in results if not result.ok)
-    if failed:
-        raise Failure(f"{failed} of {len(results)} failed")
+@click.group(
+    cls=CommandGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EPILOG,
+)
+@click.option("--demo", is_flag=True, help="Run against an embedded fake account (no key needed).")
+@click.option(
+    "--region", envvar="C1IAM_REGION", show_envvar=True, help="Cloud One region (default us-1)."
+)
+@click.option("--accounts-url", envvar="C1IAM_ACCOUNTS_URL", show_envvar=True, help="IAM base URL.")
+@click.option(
+    "--workload-url",
+    envvar="C1IAM_WORKLOAD_URL",
+    show_envvar=True,
+    help="Workload Security / Deep Security Manager base URL.",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the API key from this file.",
+)
+@click.option("--legacy-auth", is_flag=True, help="The key is a legacy api-secret-key.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), help="Requests/s at most.")
+@click.option(
+    "--attempts",
+    type=click.IntRange(min=1),
+    help="Tries per request, the first included (default 5; 1: no retries).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every request and retry to stderr.")
+@click.version_option(c1iam.__version__, prog_name="c1iam")
+@click.pass_context
+def cli(context: click.Context, /, verbose: bool, **options: Any) -> None:
+    """Audit and manage Cloud One identities: IAM users, API keys, roles, invitations, the
+    account, and Workload Security administrator roles."""
+    if verbose:
+        logging.basicConfig(format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+        logging.getLogger("c1iam").setLevel(logging.DEBUG)
+    context.obj = Target(**options)
 
 
-@users.command("list")
-@click.option("--role-id", help="Only users with this role ID.")
-@click.option("--max-items", type=click.IntRange(min=1), help="Stop after this many.")
-@_format_option()
-@click.pass_obj
-def users_list(
-    target: Target, role_id: str | None, max_items: int | None, output_format: str | None
-) -> None:
-    """List users (streamed)."""
+def _demo_after_subcommand(command: click.Command) -> None:
+    """`c1iam audit --demo` works as `c1iam --demo audit` does."""
 
-    async def work(session: c1iam.Session) -> None:
-        stream = session.users.list(role_id=role_id, page_size=100, max_items=max_items)
-        await write_records(stream, output_format, kind="user")
+    def enable(context: click.Context, _: click.Parameter, value: bool) -> None:
+        if value:
+            context.obj = attrs.evolve(context.obj, demo=True)
 
-    run(target, work)
-
-
-@users.command("describe")
-@click.argument("user_id")
-@_format_option()
-@click.pass_obj
-def users_describe(target: Target, user_id: str, output_format: str | None) -> None:
-    """Show one user."""
-
-    async def work(session: c1iam.Session) -> None:
-        await write_records([await session.users.describe(user_id)], output_format, kind="user")
-
-    run(target, work)
-
-
-@users.command("modify")
-@click.argument("user_ids", nargs=-1)
-@click.option("--role-id", help="The new role ID.")
-@click.option("--state", type=click.Choice(["enabled", "disabled"]), help="The new state.")
-@click.pass_obj
-def users_modify(
-    target: Target, user_ids: tuple[str, ...], role_id: str | None, state: str | None
-) -> None:
-    """Change the role and/or state of users (IDs as arguments or on stdin), in bulk."""
-    if role_id is None and state is None:
-        raise UsageFailure("give --role-id, --state or both")
-    ids = _ids_from(user_ids, check_uuid, "user ID")
-
-    async def work(session: c1iam.Session) -> list[c1iam.BulkResult[str, Any]]:
-        return await session.bulk(
-            lambda user_id: session.users.modify(user_id, role_id=role_id, state=state), ids
+    if any(param.name == "demo" for param in command.params):
+        return  # installed already
+    command.params.append(
+        click.Option(
+            ["--demo"],
+            is_flag=True,
+            expose_value=False,
+            callback=enable,
+            help="Run against an embedded fake account (as `c1iam --demo ...`).",
         )
-
-    _report_bulk(run(target, work))
-
-
-@users.command("delete")
-@click.argument("user_ids", nargs=-1)
-@click.pass_obj
-def users_delete(target: Target, user_ids: tuple[str, ...]) -> None:
-    """Remove users from the account (IDs as arguments or on stdin), in bulk."""
-    ids = _ids_from(user_ids, check_uuid, "user ID")
-
-    async def work(session: c1iam.Session) -> list[c1iam.BulkResult[str, Any]]:
-        return await session.bulk(session.users.delete, ids)
-
-    _report_bulk(run(target, work))
+    )
 
 
-@cli.group()
-def roles() -> None:
-    """Workload Security / Deep Security administrator roles."""
+def install_demo_option(group: click.Group) -> None:
+    """Give every command under `group` its own `--demo`."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            install_demo_option(command)
+        elif command.name != "fake-server":
+            _demo_after_subcommand(command)
 
 
-@roles.command("list")
-@_format_option()
-@click.pass_obj
-def roles_list(target: Target, output_format: str | None) -> None:
-    """List every administrator role."""
-
-    async def work(session: c1iam.Session) -> None:
-        await write_records(await session.administrator_roles.list(), output_format, kind="role")
-
-    run(target, work)
-
-
-@roles.command("search")
-@click.option("--name", help="Name pattern: % matches any run, _ one character.")
-@click.option("--max-items", type=click.IntRange(min=1), help="Stop after this many.")
-@_format_option()
-@click.pass_obj
-def roles_search(
-    target: Target, name: str | None, max_items: int | None, output_format: str | None
-) -> None:
-    """Search administrator roles (streamed, in ID order)."""
-    criteria = [] if name is None else [c1iam.Criterion.string("name", name)]
-
-    async def work(session: c1iam.Session) -> None:
-        stream = session.administrator_roles.search(*criteria, max_items=max_items)
-        await write_records(stream, output_format, kind="role")
-
-    run(target, work)
-
-
-@roles.command("describe")
-@click.argument("role_id")
-@_format_option()
-@click.pass_obj
-def roles_describe(target: Target, role_id: str, output_format: str | None) -> None:
-    """Show one administrator role."""
-    (checked,) = _ids_from([role_id], check_int32_id, "role ID")
-
-    async def work(session: c1iam.Session) -> None:
-        role = await session.administrator_roles.describe(int(checked))
-        await write_records([role], output_format, kind="role")
-
-    run(target, work)
-
-
-@roles.command("delete")
-@click.argument("role_id")
-@click.pass_obj
-def roles_delete(target: Target, role_id: str) -> None:
-    """Delete an administrator role."""
-    (checked,) = _ids_from([role_id], check_int32_id, "role ID")
-
-    async def work(session: c1iam.Session) -> None:
-        await session.administrator_roles.delete(int(checked))
-
-    run(target, work)
-    click.echo(f"{checked} ok")
-
-
-@cli.command("fake-server")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--users", "user_count", type=click.IntRange(min=0), default=1000, show_default=True)
-@click.option("--roles", "role_count", type=click.IntRange(min=0), default=50, show_default=True)
-@click.option(
-    "--api-keys", "api_key_count", type=click.IntRange(min=0), default=50, show_default=True
-)
-@click.option(
-    "--invitations", "invitation_count", type=click.IntRange(min=0), default=5, show_default=True
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-def fake_server(
-    host: str,
-    port: int,
-    user_count: int,
-    role_count: int,
-    api_key_count: int,
-    invitation_count: int,
-    seed: int,
-) -> None:
-    """Serve the embedded fake of both APIs until Ctrl-C (for developing other tools)."""
-
-    async def serve() -> None:
-        async with FakeCloudOne(
-            users=user_count,
-            roles=role_count,
-            api_keys=api_key_count,
-            invitations=invitation_count,
-            seed=seed,
-            host=host,
-            port=port,
-        ) as fake:
-            click.echo(f"accounts_url: {fake.accounts_url}")
-            click.echo(f"workload_url: {fake.workload_url}")
-            click.echo(f"api key:      {fake.api_key}  (a fake key, for this fake only)")
-            click.echo("Ctrl-C to stop.")
-            await asyncio.Event().wait()
-        raise AssertionError("unreachable")
-
-    try:
-        asyncio.run(serve())
-    except OSError as error:
-        raise Failure(f"cannot serve on {host}:{port}: {error.strerror}") from None
+# The validators of the library: IDs are checked before anything is sent.
+CHECKS: Final = {
+    "user": check_uuid,
+    "api_key": check_identifier,
+    "role": check_identifier,
+    "invitation": check_identifier,
+    "admin_role": check_int32_id,
+    "account": check_account_id,
+}

@@ -1,257 +1,287 @@
-"""The identity audit: stream every user, API key and administrator role, write CSVs and
-findings as they come.
+"""The identity audit: stream every user, API key, Cloud One role, invitation and
+administrator role, write CSVs and the findings as they come.
 
-Nothing is loaded whole: the three are streamed concurrently, each row is written
-as its page arrives, and the findings keep only what they report. Every file is written
+Nothing is loaded whole: the sources are streamed concurrently, each row is written as
+its page arrives, and the findings keep only what they report. Every file is written
 under a temporary name and renamed into place only once complete, so an interrupted or
 failed audit leaves no file that pretends to be whole.
+
+Partial access is a result: a source that cannot be read (a 401 or 403, a host that
+cannot be reached) is recorded as unreadable, its file is not written, and the others
+go on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import ipaddress
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
 
 import c1iam
 
-__all__ = ["AuditReport", "Findings", "atomic_file", "run_audit"]
+from ._columns import COLUMNS, Kind, cell, csv_row
+from ._failures import explain
+from ._findings import SEVERITIES, Findings
 
-# What the audit streams, in the order of its files and progress bars.
-SOURCES = ("users", "api keys", "roles")
+__all__ = [
+    "FILES",
+    "SCHEMA_VERSION",
+    "SOURCES",
+    "AuditResult",
+    "account_of",
+    "atomic_file",
+    "check_writable",
+    "run_audit",
+    "write_json",
+]
 
-USER_COLUMNS = (
-    "id", "name", "email", "role_id", "state", "mfa_enabled", "created", "last_modified",
-    "last_activity", "locale", "timezone", "urn",
-)  # fmt: skip
-# Never a secret column: a listed key has no secret, and a file must never hold one.
-API_KEY_COLUMNS = (
-    "id", "alias", "description", "role_id", "enabled", "allowed_ips", "allowed_cidrs",
-    "created", "last_modified", "last_activity", "locale", "timezone", "urn",
-)  # fmt: skip
-ROLE_COLUMNS = (
-    "id", "name", "description", "immutable", "all_computers", "all_policies",
-    "allow_user_interface", "allow_web_service",
-    "can_only_manipulate_users_with_equal_or_lesser_rights", "computer_ids",
-    "computer_group_ids", "policy_ids", "urn",
-)  # fmt: skip
+SCHEMA_VERSION: Final = 1
+
+# What the audit streams: (progress name, file, kind, API), in the order of the progress bars.
+SOURCES: Final[tuple[tuple[str, str, Kind, str], ...]] = (
+    ("roles", "cloud_one_roles.csv", "role", "accounts"),
+    ("users", "users.csv", "user", "accounts"),
+    ("api keys", "api_keys.csv", "api_key", "accounts"),
+    ("invitations", "invitations.csv", "invitation", "accounts"),
+    ("admin roles", "roles.csv", "admin_role", "workload"),
+)
+FILES: Final = {name: file_name for name, file_name, _, _ in SOURCES}
 
 
-def cell(value: Any) -> str:
-    """A model attribute as a CSV cell: timestamps RFC 3339, ID lists space-separated."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, tuple):
-        return " ".join(str(item) for item in value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
+@contextlib.contextmanager
+def _written(path: Path) -> Iterator[IO[str]]:
+    """Write `path`'s temporary file; removed if anything goes wrong."""
+    temporary = _temporary(path)
+    try:
+        try:
+            file = temporary.open("w", newline="", encoding="utf-8")
+        except OSError as error:
+            # Name the file the user knows of, not the temporary one.
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        with file:
+            yield file
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 @contextlib.contextmanager
 def atomic_file(path: Path) -> Iterator[IO[str]]:
     """Write `path` through a temporary file that replaces it only on success."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with _written(path) as file:
+        yield file
+    os.replace(_temporary(path), path)
+
+
+@contextlib.contextmanager
+def staged_files() -> Iterator[list[Path]]:
+    """Paths appended to the list, written with `_written`, are renamed into place
+    together when the block ends normally, and their temporaries removed otherwise:
+    an interrupted audit leaves no file at all, not a mix of old and new ones."""
+    staged: list[Path] = []
     try:
-        with temporary.open("w", newline="", encoding="utf-8") as file:
-            yield file
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+        yield staged
+    except BaseException:
+        for path in staged:
+            _temporary(path).unlink(missing_ok=True)
+        raise
+    for path in staged:
+        os.replace(_temporary(path), path)
 
 
-def _user_ref(user: c1iam.User) -> dict[str, Any]:
-    return {"id": user.id, "email": user.email, "name": user.name}
+def check_writable(directory: Path) -> None:
+    """Create `directory` if needed and prove a file can be written in it (`OSError`
+    otherwise), so that an audit does not fail after minutes of streaming."""
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / f".c1iam-probe.{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
-def _key_ref(key: c1iam.ApiKey) -> dict[str, Any]:
-    return {"id": key.id, "alias": key.alias, "role_id": key.role_id}
+def write_json(path: Path, document: Any) -> None:
+    """Write a JSON document atomically."""
+    with atomic_file(path) as file:
+        json.dump(document, file, indent=2, ensure_ascii=False)
+        file.write("\n")
 
 
-def _usable_from_anywhere(key: c1iam.ApiKey) -> bool:
-    """No address restriction at all, or one that lets every address in (`0.0.0.0/0`)."""
-    if not key.allowed_ips and not key.allowed_cidrs:
-        return True
-    for block in key.allowed_cidrs or ():
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_network(block, strict=False).prefixlen == 0:
-                return True
-    return False
-
-
-def _role_ref(role: c1iam.AdministratorRole) -> dict[str, Any]:
-    return {"id": role.id, "name": role.name}
-
-
-@attrs.define
-class Findings:
-    """What the audit reports, accumulated one user, key and role at a time."""
-
-    inactive_since: datetime
-    users: int = 0
-    api_keys: int = 0
-    roles: int = 0
-    without_mfa: list[dict[str, Any]] = attrs.Factory(list)
-    inactive: list[dict[str, Any]] = attrs.Factory(list)
-    never_active: list[dict[str, Any]] = attrs.Factory(list)
-    disabled: list[dict[str, Any]] = attrs.Factory(list)
-    per_role: Counter[str] = attrs.Factory(Counter)
-    keys_unrestricted: list[dict[str, Any]] = attrs.Factory(list)
-    keys_disabled: list[dict[str, Any]] = attrs.Factory(list)
-    keys_inactive: list[dict[str, Any]] = attrs.Factory(list)
-    keys_never_used: list[dict[str, Any]] = attrs.Factory(list)
-    all_computers: list[dict[str, Any]] = attrs.Factory(list)
-    all_policies: list[dict[str, Any]] = attrs.Factory(list)
-    web_service: list[dict[str, Any]] = attrs.Factory(list)
-    immutable: list[dict[str, Any]] = attrs.Factory(list)
-
-    def add_user(self, user: c1iam.User) -> None:
-        """Count a user in every finding it belongs to."""
-        self.users += 1
-        self.per_role[user.role_id or "(none)"] += 1
-        if not user.mfa_enabled:
-            self.without_mfa.append(_user_ref(user))
-        if user.state == "disabled":
-            self.disabled.append(_user_ref(user))
-        self._by_activity(user.last_activity, _user_ref(user), self.never_active, self.inactive)
-
-    def add_api_key(self, key: c1iam.ApiKey) -> None:
-        """Count an API key in every finding it belongs to."""
-        self.api_keys += 1
-        if _usable_from_anywhere(key):
-            self.keys_unrestricted.append(_key_ref(key))
-        if key.enabled is False:
-            self.keys_disabled.append(_key_ref(key))
-        self._by_activity(
-            key.last_activity, _key_ref(key), self.keys_never_used, self.keys_inactive
-        )
-
-    def _by_activity(
-        self,
-        last_activity: datetime | None,
-        ref: dict[str, Any],
-        never: list[dict[str, Any]],
-        inactive: list[dict[str, Any]],
-    ) -> None:
-        # Users and keys are judged alike: never active, or not since `inactive_since`.
-        if last_activity is None:
-            never.append(ref)
-        elif last_activity < self.inactive_since:
-            inactive.append({**ref, "last_activity": cell(last_activity)})
-
-    def add_role(self, role: c1iam.AdministratorRole) -> None:
-        """Count a role in every finding it belongs to."""
-        self.roles += 1
-        for wanted, found in (
-            (role.all_computers, self.all_computers),
-            (role.all_policies, self.all_policies),
-            (role.allow_web_service, self.web_service),
-            (role.immutable, self.immutable),
-        ):
-            if wanted:
-                found.append(_role_ref(role))
-
-    def summary(self) -> list[tuple[str, str, int]]:
-        """(key, label, count) rows: keys for findings.json, labels for people."""
-        since = self.inactive_since.date().isoformat()
-        return [
-            ("users", "users", self.users),
-            ("api_keys", "API keys", self.api_keys),
-            ("roles", "administrator roles", self.roles),
-            ("users_without_mfa", "users without MFA", len(self.without_mfa)),
-            ("inactive_users", f"users inactive since {since}", len(self.inactive)),
-            ("never_active_users", "users never active", len(self.never_active)),
-            ("disabled_users", "disabled users", len(self.disabled)),
-            (
-                "api_keys_without_ip_restrictions",
-                "API keys usable from any address",
-                len(self.keys_unrestricted),
-            ),
-            ("disabled_api_keys", "disabled API keys", len(self.keys_disabled)),
-            ("inactive_api_keys", f"API keys unused since {since}", len(self.keys_inactive)),
-            ("never_used_api_keys", "API keys never used", len(self.keys_never_used)),
-            ("roles_with_all_computers", "roles with all computers", len(self.all_computers)),
-            ("roles_with_all_policies", "roles with all policies", len(self.all_policies)),
-            (
-                "roles_with_web_service_access",
-                "roles with web service access",
-                len(self.web_service),
-            ),
-            ("immutable_roles", "immutable roles", len(self.immutable)),
-        ]
-
-    def as_json(self, as_of: datetime, inactive_days: int) -> dict[str, Any]:
-        """The findings.json document."""
-        return {
-            "as_of": cell(as_of),
-            "inactive_days": inactive_days,
-            "counts": {key: count for key, _, count in self.summary()},
-            "users_without_mfa": self.without_mfa,
-            "inactive_users": self.inactive,
-            "never_active_users": self.never_active,
-            "disabled_users": self.disabled,
-            "users_per_role": dict(sorted(self.per_role.items())),
-            "api_keys_without_ip_restrictions": self.keys_unrestricted,
-            "disabled_api_keys": self.keys_disabled,
-            "inactive_api_keys": self.keys_inactive,
-            "never_used_api_keys": self.keys_never_used,
-            "roles_with_all_computers": self.all_computers,
-            "roles_with_all_policies": self.all_policies,
-            "roles_with_web_service_access": self.web_service,
-            "immutable_roles": self.immutable,
-        }
-
-
-@attrs.frozen
-class AuditReport:
-    """What an audit wrote and found."""
-
-    findings: Findings
-    files: tuple[Path, ...]
+def account_of(urn: str | None) -> tuple[str, str] | None:
+    """(account ID, region) from an IAM URN: `urn:cloudone:identity:<region>:<account>:...`."""
+    parts = (urn or "").split(":")
+    if len(parts) >= 6 and parts[:3] == ["urn", "cloudone", "identity"] and len(parts[4]) == 12:
+        return parts[4], parts[3]
+    return None
 
 
 Progress = Callable[[str, int], None]
 
 
 @attrs.frozen
-class _Source:
-    """One stream of the audit and the CSV file it becomes."""
+class AuditResult:
+    """What an audit wrote and found: `document` is findings.json's content."""
 
-    file_name: str
-    stream: c1iam.Stream[Any]
-    columns: tuple[str, ...]
-    add: Callable[[Any], None]
+    document: dict[str, Any]
+    files: tuple[Path, ...]
+
+    @property
+    def complete(self) -> bool:
+        """Whether every source could be read."""
+        return not self.document["unreadable"]
 
 
-async def _write_rows(
-    stream: c1iam.Stream[Any],
-    file: IO[str],
-    columns: tuple[str, ...],
-    add: Callable[[Any], None],
-    name: str,
-    progress: Progress | None,
-) -> None:
-    """Write a CSV row and count the findings of every record, page by page."""
-    writer = csv.writer(file)
-    writer.writerow(columns)
-    async for page in stream.pages():
-        for record in page.items:
-            writer.writerow([cell(getattr(record, column)) for column in columns])
-            add(record)
-        if progress is not None:
-            progress(name, len(page.items))
+@attrs.define
+class _Audit:
+    session: c1iam.Session
+    out: Path
+    findings: Findings
+    progress: Progress | None
+    counts: dict[str, int | None] = attrs.Factory(dict)
+    unreadable: list[dict[str, str]] = attrs.Factory(list)
+    written: list[Path] = attrs.Factory(list)
+    """Files complete, to be renamed into place when the whole audit is."""
+    per_role: Counter[str] = attrs.Factory(Counter)
+    account_ids: Counter[tuple[str, str]] = attrs.Factory(Counter)
+    account: c1iam.Account | None = None
+
+    def host(self, api: str) -> str:
+        url = self.session.accounts_url if api == "accounts" else self.session.workload_url
+        return urlsplit(url).netloc
+
+    async def guarded(self, name: str, api: str, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work`; an error of the service or the network makes `name` unreadable."""
+        try:
+            await work()
+        except c1iam.C1IAMError as error:
+            self.unreadable.append(
+                {
+                    "source": name,
+                    "api": api,
+                    "host": self.host(api),
+                    "error": explain(error, self.host(api)),
+                }
+            )
+
+    async def source(
+        self, name: str, stream: c1iam.Stream[Any], add: Callable[[Any], None]
+    ) -> None:
+        """Stream one source into its CSV file, judging every record."""
+        (_, file_name, kind, api) = next(source for source in SOURCES if source[0] == name)
+
+        async def work() -> None:
+            count = 0
+            path = self.out / file_name
+            with _written(path) as file:
+                writer = csv.writer(file)
+                writer.writerow(COLUMNS[kind])
+                async for page in stream.pages():
+                    for record in page.items:
+                        writer.writerow(csv_row(record, kind))
+                        add(record)
+                        found = account_of(getattr(record, "urn", None))
+                        if found is not None:
+                            self.account_ids[found] += 1
+                    count += len(page.items)
+                    if self.progress is not None:
+                        self.progress(name, len(page.items))
+            self.written.append(path)
+            self.counts[name.replace(" ", "_")] = count
+
+        await self.guarded(name, api, work)
+        if self.counts[name.replace(" ", "_")] is None:
+            # No file from an earlier audit may stand in for the one that failed.
+            (self.out / file_name).unlink(missing_ok=True)
+
+    def add_role(self, role: c1iam.CloudOneRole) -> None:
+        assert isinstance(self.findings.role_urns, dict)
+        self.findings.role_urns[role.id] = role.service_role_urns
+
+    def add_user(self, user: c1iam.User) -> None:
+        self.per_role[user.role_id or "(none)"] += 1
+        self.findings.add_user(user)
+
+    async def iam(self) -> None:
+        session = self.session
+        # Roles first: whether a user's role is full access, write or read depends on them.
+        await self.source("roles", session.roles.list(page_size=100), self.add_role)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.source, "users", session.users.list(page_size=100), self.add_user)
+            group.start_soon(
+                self.source,
+                "api keys",
+                session.api_keys.list(page_size=100),
+                self.findings.add_api_key,
+            )
+            group.start_soon(
+                self.source,
+                "invitations",
+                session.invitations.list(page_size=100),
+                self.findings.add_invitation,
+            )
+        if not self.account_ids:
+            return
+        # The account the objects belong to, as their URNs name it.
+        (account_id, _), _ = self.account_ids.most_common(1)[0]
+
+        async def describe() -> None:
+            self.account = await session.accounts.describe(account_id)
+            self.findings.set_account(self.account)
+
+        await self.guarded("account", "accounts", describe)
+
+    async def workload(self) -> None:
+        await self.source(
+            "admin roles",
+            self.session.administrator_roles.search(page_size=500),
+            self.findings.add_admin_role,
+        )
+
+    def document(self) -> dict[str, Any]:
+        account = self.account
+        listed = self.findings.as_list()
+        region = account.region if account and account.region else None
+        if region is None and self.account_ids:
+            region = self.account_ids.most_common(1)[0][0][1]
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "generator": f"c1iam {c1iam.__version__}",
+            "as_of": cell(self.findings.as_of),
+            "inactive_days": self.findings.inactive_days,
+            "account": None
+            if account is None
+            else {
+                "id": account.id,
+                "alias": account.alias,
+                "region": account.region,
+                "mfa_required": account.mfa_required,
+            },
+            "region": region or self.session.region,
+            "hosts": {"accounts": self.host("accounts"), "workload": self.host("workload")},
+            "complete": not self.unreadable,
+            "unreadable": self.unreadable,
+            "counts": {
+                **self.counts,
+                "findings": {
+                    severity: sum(f["count"] for f in listed if f["severity"] == severity)
+                    for severity in SEVERITIES
+                },
+            },
+            "findings": listed,
+            "users_per_role": dict(sorted(self.per_role.items())),
+        }
 
 
 async def run_audit(
@@ -261,34 +291,19 @@ async def run_audit(
     inactive_days: int,
     as_of: datetime,
     progress: Progress | None = None,
-) -> AuditReport:
-    """Audit every user, API key and administrator role of `session` into `out` (an
-    existing directory)."""
-    findings = Findings(inactive_since=as_of - timedelta(days=inactive_days))
-    sources = (
-        _Source("users.csv", session.users.list(page_size=100), USER_COLUMNS, findings.add_user),
-        _Source(
-            "api_keys.csv",
-            session.api_keys.list(page_size=100),
-            API_KEY_COLUMNS,
-            findings.add_api_key,
-        ),
-        _Source(
-            "roles.csv",
-            session.administrator_roles.search(page_size=500),
-            ROLE_COLUMNS,
-            findings.add_role,
-        ),
-    )
-    paths = (*(out / source.file_name for source in sources), out / "findings.json")
-    with contextlib.ExitStack() as files:
-        *csv_files, findings_file = [files.enter_context(atomic_file(path)) for path in paths]
-        # All at once: one failing cancels the others, and the error surfaces.
+) -> AuditResult:
+    """Audit `session`'s account into `out` (an existing directory): a CSV per source
+    that could be read, and findings.json."""
+    audit = _Audit(session, out, Findings(as_of=as_of, inactive_days=inactive_days), progress)
+    audit.counts = {name.replace(" ", "_"): None for name, *_ in SOURCES}
+    with staged_files() as staged:
+        audit.written = staged
         async with anyio.create_task_group() as group:
-            for name, source, file in zip(SOURCES, sources, csv_files, strict=True):
-                group.start_soon(
-                    _write_rows, source.stream, file, source.columns, source.add, name, progress
-                )
-        json.dump(findings.as_json(as_of, inactive_days), findings_file, indent=2)
-        findings_file.write("\n")
-    return AuditReport(findings, paths)
+            group.start_soon(audit.iam)
+            group.start_soon(audit.workload)
+        document = audit.document()
+        with _written(out / "findings.json") as file:
+            json.dump(document, file, indent=2, ensure_ascii=False)
+            file.write("\n")
+        staged.append(out / "findings.json")
+    return AuditResult(document, tuple(staged))

@@ -1,30 +1,28 @@
-"""Writing users and roles as a table, JSON Lines or CSV, streamed where the format allows."""
+"""Writing records as a table, JSON Lines or CSV, streamed where the format allows.
+
+Server text is made safe on the way: escaped on a terminal table, neutralised against
+formulas in CSV; JSON escapes control characters itself.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
-from collections.abc import AsyncIterable, Iterable
-from typing import Any, Final, Literal
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any, Final
 
 import attrs
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ._audit import ROLE_COLUMNS, USER_COLUMNS, cell
+from ._columns import COLUMNS, TABLE_COLUMNS, Kind, cell, csv_row
+from ._safe import csv_cell, printable
 
 __all__ = ["FORMATS", "write_records"]
 
 FORMATS: Final = ("table", "jsonl", "csv")
-Kind = Literal["user", "role"]
-
-# A table is for reading on a terminal: the columns that matter at a glance.
-_TABLE_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
-    "user": ("id", "email", "role_id", "state", "mfa_enabled", "last_activity"),
-    "role": ("id", "name", "immutable", "all_computers", "all_policies", "allow_web_service"),
-}
-_CSV_COLUMNS: Final[dict[str, tuple[str, ...]]] = {"user": USER_COLUMNS, "role": ROLE_COLUMNS}
 
 
 def _json_value(value: Any) -> Any:
@@ -35,7 +33,7 @@ def _json_value(value: Any) -> Any:
     return cell(value)
 
 
-async def _each(records: AsyncIterable[Any] | Iterable[Any]) -> Any:
+async def _each(records: AsyncIterable[Any] | Iterable[Any]) -> AsyncIterator[Any]:
     if isinstance(records, AsyncIterable):
         async for record in records:
             yield record
@@ -55,17 +53,21 @@ async def write_records(
             fields = {
                 name: _json_value(value)
                 for name, value in attrs.asdict(record, recurse=False).items()
+                if name != "secret"
             }
             sys.stdout.write(json.dumps(fields, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
     elif output_format == "csv":
         writer = csv.writer(sys.stdout)
-        writer.writerow(_CSV_COLUMNS[kind])
+        writer.writerow([csv_cell(column) for column in COLUMNS[kind]])
         async for record in _each(records):
-            writer.writerow([cell(getattr(record, column)) for column in _CSV_COLUMNS[kind]])
+            writer.writerow(csv_row(record, kind))
+            sys.stdout.flush()
     else:
         table = Table()
-        for column in _TABLE_COLUMNS[kind]:
+        for column in TABLE_COLUMNS[kind]:
             table.add_column(column)
         async for record in _each(records):
-            table.add_row(*(cell(getattr(record, column)) for column in _TABLE_COLUMNS[kind]))
+            # Text, not a markup string: "[bold]" in a name stays "[bold]".
+            table.add_row(*(Text(printable(cell(getattr(record, c)))) for c in TABLE_COLUMNS[kind]))
         Console().print(table)

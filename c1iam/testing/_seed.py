@@ -6,6 +6,7 @@ million of them take seconds and the least memory dicts of strings can.
 
 from __future__ import annotations
 
+import bisect
 import random
 import string
 import uuid
@@ -15,7 +16,9 @@ from typing import Any, Final
 
 __all__ = [
     "ACCOUNT_ID",
+    "INVITATION_DAYS",
     "REGION",
+    "RIGHTS_SCHEMA_SAMPLE",
     "seed_account",
     "seed_api_keys",
     "seed_cloud_one_roles",
@@ -71,7 +74,8 @@ _ROLES: Final = (
     + ("workload-admin",) * 3
     + ("full-access",) * 2
 )
-_LOCALES: Final = ("en-US", "en-GB", "ja-JP", "de-DE", "fr-FR")
+# Short codes, as the API reference's examples write them.
+_LOCALES: Final = ("en", "en", "ja", "de", "fr")
 _ZONES: Final = (
     "America/Toronto",
     "America/New_York",
@@ -80,19 +84,32 @@ _ZONES: Final = (
     "Europe/Berlin",
     "UTC",
 )
-_NOW: Final = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _today() -> datetime:
+    # The data is dated back from today (midnight UTC), so that a demo run any day shows
+    # recent activity and open invitations; the same seed gives the same data that day.
+    return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _timestamps(rng: random.Random, days: int, count: int = 4096) -> list[str]:
     # A pool of timestamps, sorted, so a later pick can be made not earlier than another.
+    now = _today()
     return sorted(
-        (_NOW - timedelta(seconds=rng.randrange(days * 86_400))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        (now - timedelta(seconds=rng.randrange(days * 86_400))).strftime("%Y-%m-%dT%H:%M:%SZ")
         for _ in range(count)
     )
 
 
 def _iam_urn(kind: str, item_id: str) -> str:
     return f"urn:cloudone:identity:{REGION}:{ACCOUNT_ID}:{kind}/{item_id}"
+
+
+def _active_after(rng: random.Random, pool: list[str], created: str) -> str | None:
+    # Activity is never before creation: pick from the part of the pool after `created`;
+    # an account created after the whole pool was never active.
+    first = bisect.bisect_left(pool, created)
+    return None if first == len(pool) else pool[rng.randrange(first, len(pool))]
 
 
 def seed_users(count: int, seed: int) -> Iterator[dict[str, Any]]:
@@ -107,6 +124,7 @@ def seed_users(count: int, seed: int) -> Iterator[dict[str, Any]]:
         created_at = rng.randrange(len(created_pool))
         created = created_pool[created_at]
         modified = created_pool[rng.randrange(created_at, len(created_pool))]
+        active = rng.random() >= 0.1
         yield {
             "id": user_id,
             "name": f"{first} {last}",
@@ -118,7 +136,7 @@ def seed_users(count: int, seed: int) -> Iterator[dict[str, Any]]:
             "mfaEnabled": rng.random() < 0.7,
             "created": created,
             "lastModified": modified,
-            "lastActivity": None if rng.random() < 0.1 else rng.choice(activity_pool),
+            "lastActivity": _active_after(rng, activity_pool, created) if active else None,
             "urn": urn_prefix + user_id,
         }
 
@@ -136,22 +154,85 @@ _TEAMS: Final = (
     "Data",
 )
 _JOBS: Final = ("Auditor", "Operator", "Administrator", "Analyst", "Responder", "Viewer")
-_RIGHT_GROUPS: Final = {
-    "platformRights": ("computerRights", "policyRights", "alertRights", "eventRights"),
-    "antiMalwareRights": ("antiMalwareConfigurationRights",),
-    "firewallRights": ("firewallRuleRights", "portListRights"),
-    "intrusionPreventionRights": ("intrusionPreventionRuleRights",),
+# A part of the API's rights tree (the `Rights` schema of the Workload Security API):
+# group -> member -> the member's own leaves. Only keys the schema defines.
+RIGHTS_SCHEMA_SAMPLE: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    "platformRights": {
+        "computerRights": (
+            "canViewOtherComputers",
+            "canEditComputerProperties",
+            "canCreateNewComputers",
+            "canDeleteComputers",
+        ),
+        "policyRights": (
+            "canViewOtherPolicies",
+            "canEditPolicyProperties",
+            "canCreateNewPolicies",
+            "canDeletePolicies",
+        ),
+        "alertRights": ("canDismissGlobalAlerts",),
+        "administratorRights": (
+            "canViewAdministrators",
+            "canEditAdministratorProperties",
+            "canCreateNewAdministrators",
+            "canDeleteAdministrators",
+        ),
+        "administratorRoleRights": (
+            "canViewAdministratorRoles",
+            "canEditAdministratorRoleProperties",
+            "canCreateNewAdministratorRoles",
+            "canDeleteAdministratorRoles",
+        ),
+        "apikeyRights": (
+            "canViewApiKeys",
+            "canEditApiKeyProperties",
+            "canCreateNewApiKeys",
+            "canDeleteApiKeys",
+        ),
+    },
+    "antiMalwareRights": {
+        "antiMalwareConfigurationRights": (
+            "canEditAntiMalwareConfigurations",
+            "canCreateNewAntiMalwareConfigurations",
+            "canDeleteAntiMalwareConfigurations",
+        ),
+    },
+    "firewallRights": {
+        "firewallRuleRights": (
+            "canEditFirewallRuleProperties",
+            "canCreateNewFirewallRules",
+            "canDeleteFirewallRules",
+        ),
+    },
+    "intrusionPreventionRights": {
+        "intrusionPreventionRuleRights": (
+            "canEditIntrusionPreventionRuleProperties",
+            "canCreateNewIntrusionPreventionRules",
+            "canDeleteIntrusionPreventionRules",
+        ),
+    },
 }
-_LEAVES: Final = ("canView", "canEdit", "canCreate", "canDelete")
+# The members that manage who can sign in or call the API: rarely granted.
+_ADMINISTRATION: Final = frozenset(
+    {"administratorRights", "administratorRoleRights", "apikeyRights"}
+)
 
 
-def _rights(rng: random.Random, full: bool) -> dict[str, Any]:
+def _rights(rng: random.Random, full: bool, view_only: bool = False) -> dict[str, Any]:
     rights: dict[str, Any] = {}
-    for group, members in _RIGHT_GROUPS.items():
-        if full or rng.random() < 0.6:
-            rights[group] = {
-                member: {leaf: full or rng.random() < 0.5 for leaf in _LEAVES} for member in members
+    for group, members in RIGHTS_SCHEMA_SAMPLE.items():
+        if not (full or view_only or rng.random() < 0.6):
+            continue
+        granted: dict[str, Any] = {}
+        administration = full or rng.random() < 0.1
+        for member, leaves in members.items():
+            if member in _ADMINISTRATION and not (administration or view_only):
+                continue
+            granted[member] = {
+                leaf: full or (leaf.startswith("canView") or (not view_only and rng.random() < 0.5))
+                for leaf in leaves
             }
+        rights[group] = granted
     return rights
 
 
@@ -169,10 +250,11 @@ def seed_roles(count: int, seed: int) -> Iterator[dict[str, Any]]:
         if immutable:
             name, description, full = defaults[role_id - 1]
             all_access = True
+            view_only = not full
         else:
             name = f"{rng.choice(_TEAMS)} {rng.choice(_JOBS)} {role_id}"
             description = None if rng.random() < 0.2 else f"Role for the {name} team."
-            full = False
+            full = view_only = False
             all_access = rng.random() < 0.2
         yield {
             "ID": role_id,
@@ -185,7 +267,7 @@ def seed_roles(count: int, seed: int) -> Iterator[dict[str, Any]]:
             "allPolicies": all_access or rng.random() < 0.1,
             "allowUserInterface": full or rng.random() < 0.8,
             "allowWebService": full or rng.random() < 0.3,
-            "rights": _rights(rng, full),
+            "rights": _rights(rng, full, view_only),
             "computerIDs": sorted(rng.sample(range(1, 500), rng.randrange(0, 6))),
             "computerGroupIDs": sorted(rng.sample(range(50), rng.randrange(0, 3))),
             "policyIDs": sorted(rng.sample(range(1, 100), rng.randrange(0, 4))),
@@ -236,7 +318,7 @@ def seed_api_keys(count: int, seed: int) -> Iterator[dict[str, Any]]:
             "alias": f"{rng.choice(_TEAMS).lower()}-automation-{number}",
             "description": None if rng.random() < 0.3 else "Used by a scheduled job.",
             "roleID": rng.choice(_ROLES),
-            "locale": "en-US",
+            "locale": rng.choice(_LOCALES),
             "timezone": rng.choice(_ZONES),
             "allowedIPs": [f"203.0.113.{rng.randrange(1, 255)}"] if restricted else [],
             # Some "restrictions" that let every address in: an audit must see through them.
@@ -246,26 +328,41 @@ def seed_api_keys(count: int, seed: int) -> Iterator[dict[str, Any]]:
             "enabled": rng.random() < 0.85,
             "created": created_pool[created_at],
             "lastModified": created_pool[rng.randrange(created_at, len(created_pool))],
-            "lastActivity": None if rng.random() < 0.15 else rng.choice(activity_pool),
+            "lastActivity": None
+            if rng.random() < 0.15
+            else _active_after(rng, activity_pool, created_pool[created_at]),
             "urn": _iam_urn("apikey", key_id),
         }
 
 
+INVITATION_DAYS: Final = 7  # how long an invitation stays valid
+
+
+def _later(stamp: str, days: int) -> str:
+    moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return (moment + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def seed_invitations(count: int, seed: int) -> Iterator[dict[str, Any]]:
-    """`count` pending invitations in wire form."""
+    """`count` invitations in wire form, sent over the last 30 days: valid for a week,
+    so the older ones have expired. The first is to full access, the second expired."""
     rng = random.Random(seed + 3)  # noqa: S311 - test data, not secrets
     sent_pool = _timestamps(rng, 30)
+    recent = sent_pool[-len(sent_pool) // 8 :]  # the last few days
+    oldest = sent_pool[: len(sent_pool) // 2]
     for number in range(count):
-        invitation_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        sent = rng.choice(sent_pool)
+        # IDs as the reference's examples show them: 32 upper-case hex characters.
+        invitation_id = uuid.UUID(int=rng.getrandbits(128), version=4).hex.upper()
+        role = "full-access" if number == 0 else rng.choice(_ROLES)
+        sent = rng.choice(recent if number == 0 else oldest if number == 1 else sent_pool)
         yield {
             "id": invitation_id,
             "email": f"invitee{number}@example.com",
-            "roleID": rng.choice(_ROLES),
-            "state": "pending",
+            "roleID": role,
+            "state": "invited",
             "created": sent,
             "lastModified": sent,
-            "expiry": None,
+            "expiry": _later(sent, INVITATION_DAYS),
             "lastSent": sent,
             "urn": _iam_urn("invitation", invitation_id),
         }
@@ -277,7 +374,7 @@ def seed_account() -> dict[str, Any]:
     return {
         "id": ACCOUNT_ID,
         "alias": "Demo account",
-        "locale": "en-US",
+        "locale": "en",
         "timezone": "UTC",
         "region": REGION,
         "state": "active",

@@ -115,6 +115,8 @@ class FakeCloudOne:
         self.accounts = AccountStore([seed_account()])
         self.invitations = InvitationStore(seed_invitations(invitations, seed))
         self.roles = RoleStore((role["ID"], role) for role in seed_roles(roles, seed))
+        for holder in (self.users, self.api_keys, self.invitations):
+            holder.role_ids = self.cloud_one_roles  # only existing roles are accepted
         self.api_key = f"fake-key-{seed}:fake-secret-{seed}"
         self.legacy_api_key = f"fake-legacy-secret-{seed}"
         self.iam_page_cap: int | None = None

@@ -13,11 +13,11 @@ import re
 import secrets
 import string
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
 
-from ._seed import ACCOUNT_ID, REGION
+from ._seed import ACCOUNT_ID, INVITATION_DAYS, REGION
 
 __all__ = [
     "AccountStore",
@@ -49,9 +49,13 @@ class Refused(Exception):
         self.message = message
 
 
+def _rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def now_rfc3339() -> str:
     """The current time as IAM writes it: RFC 3339, UTC, whole seconds."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339(datetime.now(UTC))
 
 
 # -- IAM cursors ----------------------------------------------------------------------------
@@ -138,6 +142,8 @@ class IamStore(dict[str, dict[str, Any]]):
     can_modify: ClassVar[bool] = True
     can_delete: ClassVar[bool] = True
     created_status: ClassVar[int] = 200
+    role_ids: Container[str] | None = None
+    """The Cloud One role IDs that exist: a `roleID` naming another is refused (400)."""
 
     def __init__(self, items: Iterable[dict[str, Any]] = ()) -> None:
         super().__init__((item["id"], item) for item in items)
@@ -211,6 +217,8 @@ class IamStore(dict[str, dict[str, Any]]):
             problem = self.writable[name](value)
             if problem is not None:
                 raise Refused(400, f"{name} {problem}.")
+        if "roleID" in body and self.role_ids is not None and body["roleID"] not in self.role_ids:
+            raise Refused(400, f"roleID {body['roleID']!r} is not a role of this account.")
         return body
 
     def modify(self, item_id: str, body: Any) -> dict[str, Any]:
@@ -261,7 +269,7 @@ class UserStore(IamStore):
             "name": "New User",
             "email": f"user-{user_id[:8]}@example.com",
             "roleID": "read-only",
-            "locale": "en-US",
+            "locale": "en",
             "timezone": "UTC",
             "state": "enabled",
             "mfaEnabled": False,
@@ -294,7 +302,7 @@ class ApiKeyStore(IamStore):
             "alias": f"key-{key_id[:6]}",
             "description": None,
             "roleID": "read-only",
-            "locale": "en-US",
+            "locale": "en",
             "timezone": "UTC",
             "enabled": True,
             "allowedIPs": [],
@@ -354,14 +362,15 @@ class InvitationStore(IamStore):
 
     def new(self, **fields: Any) -> dict[str, Any]:
         """An invitation in wire form, with defaults for what `fields` leaves out."""
-        invitation_id = fields.pop("id", None) or str(uuid.uuid4())
-        stamp = now_rfc3339()
+        # IDs as the reference's examples show them: 32 upper-case hex characters.
+        invitation_id = fields.pop("id", None) or uuid.uuid4().hex.upper()
+        stamp = datetime.now(UTC)
         defaults = {
-            "email": f"invitee-{invitation_id[:8]}@example.com",
+            "email": f"invitee-{invitation_id[:8].lower()}@example.com",
             "roleID": "read-only",
-            "state": "pending",
-            "expiry": None,
-            "lastSent": stamp,
+            "state": "invited",
+            "expiry": _rfc3339(stamp + timedelta(days=INVITATION_DAYS)),
+            "lastSent": _rfc3339(stamp),
         }
         return _stamped("invitation", invitation_id, defaults | fields)
 
