@@ -28,7 +28,9 @@ __all__ = [
     "Request",
     "Response",
     "build_request",
+    "decode_json",
     "error_from_response",
+    "expect_items",
     "expect_object",
     "parse_retry_after",
     "path",
@@ -173,6 +175,20 @@ def parse_retry_after(
     return max(0.0, when.timestamp() - reference)
 
 
+def decode_json(body: bytes) -> Any:
+    """Parse a JSON body; `ProtocolError` for anything else, a depth bomb included.
+
+    Python's parser recurses once per level: JSON nested tens of thousands deep raises
+    `RecursionError`, which must not escape as if the library itself were broken.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ProtocolError("a JSON answer nested too deep to be read") from None
+    except ValueError:
+        raise ProtocolError("an answer that is not JSON") from None
+
+
 _HTML_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _REASONS: Final = {
     400: "Bad Request",
@@ -194,8 +210,8 @@ def _readable_message(response: Response) -> tuple[str, Mapping[str, str]]:
     reason = _REASONS.get(response.status, "HTTP error")
     if response.body:
         try:
-            data = json.loads(response.body)
-        except ValueError:
+            data = decode_json(response.body)
+        except ProtocolError:
             data = None
         if isinstance(data, dict):
             message = data.get("message")
@@ -241,12 +257,10 @@ def read_response(call: Call | str, response: Response, *, now: float) -> Any:
     if not response.body.strip():
         return None
     try:
-        return json.loads(response.body)
-    except ValueError:
+        return decode_json(response.body)
+    except ProtocolError as error:
         where = call.describe() if isinstance(call, Call) else call
-        raise ProtocolError(
-            f"{where}: status {response.status} with a body that is not JSON"
-        ) from None
+        raise ProtocolError(f"{where}: status {response.status}: {error}") from None
 
 
 def expect_object(data: Any, what: str) -> dict[str, Any]:
@@ -254,3 +268,12 @@ def expect_object(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError(f"expected {what} as a JSON object, got {type(data).__name__}")
     return data
+
+
+def expect_items(data: Any, key: str) -> list[dict[str, Any]]:
+    """The list of JSON objects under `key` of a JSON object, else a `ProtocolError`."""
+    body = expect_object(data, f"an answer with a list under {key!r}")
+    items = body.get(key)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ProtocolError(f"expected a list of JSON objects under {key!r}")
+    return items
