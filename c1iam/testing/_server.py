@@ -19,7 +19,7 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from ._faults import Fault, FaultScript, RateLimit, ServerBucket
+from ._faults import Fault, FaultScript, RateLimit, ServerBucket, deep_body, huge_body
 from ._seed import (
     seed_account,
     seed_api_keys,
@@ -241,6 +241,8 @@ class FakeCloudOne:
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
             fault = None
+        if fault is not None and fault.kind == "huge":
+            return await self._huge_response(request, fault)
         if fault is not None and not fault.after:
             return self._fault_response(request, fault)
         refused = self._rate_limited()
@@ -283,6 +285,10 @@ class FakeCloudOne:
             return web.Response(
                 status=200, body=b'{"users": [{"id": "cc401d8f-79', content_type=_JSON
             )
+        if fault.kind == "deep":
+            return web.Response(
+                status=fault.status_code, body=deep_body(fault.depth), content_type=_JSON
+            )
         headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
         if fault.html:
             return web.Response(
@@ -298,6 +304,24 @@ class FakeCloudOne:
             content_type=_JSON,
             headers=headers,
         )
+
+    @staticmethod
+    async def _huge_response(request: web.Request, fault: Fault) -> web.StreamResponse:
+        """A body written piece by piece as it is generated: the fake never holds it."""
+        response = web.StreamResponse(status=fault.status_code)
+        response.content_type = _JSON
+        if fault.gzip:
+            response.headers["Content-Encoding"] = "gzip"
+        elif not fault.chunked:
+            response.content_length = fault.size
+        try:
+            await response.prepare(request)
+            for piece in huge_body(fault.size, gzip=fault.gzip):
+                await response.write(piece)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client stopped reading: what a size cap is for
+        return response
 
     def _check_headers(self, request: web.Request, api: str) -> None:
         headers = request.headers
