@@ -318,6 +318,14 @@ class _Failure:
 _END: Final = object()
 
 
+def _fresh(error: BaseException) -> BaseException:
+    """A copy of a stored error, to raise it again without piling up tracebacks."""
+    try:
+        return copy.copy(error).with_traceback(None)
+    except Exception:  # an exception class that cannot be rebuilt from its args
+        return C1IAMError(str(error))
+
+
 class Stream(Generic[T]):
     """An async iterator over every item of a listing, following its cursor.
 
@@ -447,8 +455,7 @@ class Stream(Generic[T]):
         if self._started:
             raise StreamConsumed("this stream was already iterated: streams are single-use")
         if self._closed is not None:
-            # A fresh copy: the stored error may be raised to more than one caller.
-            raise copy.copy(self._closed).with_traceback(None)
+            raise _fresh(self._closed)
         if self._check is not None:
             self._check()
         self._started = True
