@@ -148,5 +148,8 @@ def _too_large(description: str, status: int, cap: int) -> ProtocolError:
 def _summary(error: aiohttp.ClientError) -> str:
     """What went wrong, from an aiohttp exception, without its request info or headers."""
     if isinstance(error, aiohttp.ClientResponseError):
-        return f"{type(error).__name__}: {error.status}, {error.message}"
-    return f"{type(error).__name__}: {error}"
+        detail = f"{error.status}, {error.message}"
+    else:
+        detail = str(error)
+    # A parser error quotes what it could not parse: a few hundred characters say enough.
+    return f"{type(error).__name__}: {detail[:300]}"
