@@ -370,8 +370,5 @@ def structurer(cls: type[T]) -> Callable[[Any], T]:
             return hook(data, cls)  # type: ignore[no-any-return]
         except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:
             raise _unreadable(cls, error) from None
-        except RecursionError:
-            # A tree (`rights`) nested deep enough to exhaust the stack while copied.
-            raise ProtocolError(f"cannot read a {cls.__name__}: nested too deep") from None
 
     return structure_one
