@@ -93,11 +93,6 @@ async def run_bulk(
                 # this item, which must not end the worker and lose the items after it.
                 results[index] = BulkResult(item, error=_cancelled(error))
                 _forget_cancellation()
-            finally:
-                if index not in results:
-                    # The worker is ending some other way: its item still gets an outcome
-                    # (the results are only returned if the run itself did not fail).
-                    results[index] = BulkResult(item, error=_lost())
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -120,7 +115,3 @@ def _cancelled(error: asyncio.CancelledError) -> C1IAMError:
     failure = C1IAMError("the call was cancelled, though the bulk run was not")
     failure.__cause__ = error
     return failure
-
-
-def _lost() -> C1IAMError:
-    return C1IAMError("the call ended without a result")
