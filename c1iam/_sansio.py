@@ -28,7 +28,6 @@ __all__ = [
     "Request",
     "Response",
     "build_request",
-    "decode_json",
     "error_from_response",
     "expect_items",
     "expect_object",
@@ -85,11 +84,15 @@ class Request:
 
 @attrs.frozen(kw_only=True)
 class Response:
-    """What the transport got back: status, headers (case-insensitive mapping), raw body."""
+    """What the transport got back: status, headers (case-insensitive mapping), raw body.
+
+    The body is kept out of repr: it may hold a secret (a created key's), and a traceback
+    that records frame locals would print it.
+    """
 
     status: int
     headers: Mapping[str, str]
-    body: bytes
+    body: bytes = attrs.field(repr=False)
 
 
 _JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -175,18 +178,19 @@ def parse_retry_after(
     return max(0.0, when.timestamp() - reference)
 
 
-def decode_json(body: bytes) -> Any:
-    """Parse a JSON body; `ProtocolError` for anything else, a depth bomb included.
+def _parse_json(body: bytes) -> tuple[Any, str | None]:
+    """The JSON value, or what is wrong with the body (never its content, nor an exception
+    whose `doc` or `__context__` would hold it).
 
     Python's parser recurses once per level: JSON nested tens of thousands deep raises
     `RecursionError`, which must not escape as if the library itself were broken.
     """
     try:
-        return json.loads(body)
+        return json.loads(body), None
     except RecursionError:
-        raise ProtocolError("a JSON answer nested too deep to be read") from None
+        return None, "a JSON answer nested too deep to be read"
     except ValueError:
-        raise ProtocolError("an answer that is not JSON") from None
+        return None, "an answer that is not JSON"
 
 
 _HTML_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -209,10 +213,7 @@ def _readable_message(response: Response) -> tuple[str, Mapping[str, str]]:
     """The body's `message` (and `fields`), or a readable summary of a body without one."""
     reason = _REASONS.get(response.status, "HTTP error")
     if response.body:
-        try:
-            data = decode_json(response.body)
-        except ProtocolError:
-            data = None
+        data, _ = _parse_json(response.body)
         if isinstance(data, dict):
             message = data.get("message")
             fields = data.get("fields")
@@ -256,11 +257,11 @@ def read_response(call: Call | str, response: Response, *, now: float) -> Any:
         raise error_from_response(call, response, now=now)
     if not response.body.strip():
         return None
-    try:
-        return decode_json(response.body)
-    except ProtocolError as error:
+    data, problem = _parse_json(response.body)
+    if problem is not None:
         where = call.describe() if isinstance(call, Call) else call
-        raise ProtocolError(f"{where}: status {response.status}: {error}") from None
+        raise ProtocolError(f"{where}: status {response.status}: {problem}")
+    return data
 
 
 def expect_object(data: Any, what: str) -> dict[str, Any]:

@@ -517,6 +517,18 @@ async def test_a_created_secret_is_unreachable_from_the_error_of_an_unreadable_a
     assert not [text for text in texts if "ONE-TIME-SECRET" in text]
 
 
+@pytest.mark.anyio
+async def test_a_created_secret_is_unreachable_from_the_error_of_a_cut_answer(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    cut = b'{"id": "key-id", "secret": "key-id:ONE-TIME-SECRET", "crea'
+    fake.inject(Fault.truncated(body=cut, status=201, path="^/apikeys$", method="POST"))
+    error = await raised_by(session.api_keys.create(role_id="read-only"))
+    assert isinstance(error, c1iam.ProtocolError)
+    assert "not JSON" in str(error)
+    assert not [text for text in reachable_texts(error) if "ONE-TIME-SECRET" in text]
+
+
 @pytest.fixture
 async def oversized_header_server() -> AsyncIterator[str]:
     """A server whose answer carries a header larger than aiohttp accepts."""

@@ -140,10 +140,23 @@ class Fault:
 
     @classmethod
     def truncated(
-        cls, *, path: str | None = None, method: str | None = None, times: int = 1
+        cls,
+        *,
+        body: bytes | None = None,
+        status: int = 200,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
     ) -> Fault:
-        """Answer 200 with a JSON body cut short."""
-        return cls(kind="truncated", path=path, method=method, times=times)
+        """Answer `status` with a JSON body cut short (by default, a page of users)."""
+        return cls(
+            kind="truncated",
+            status_code=status,
+            body=body,
+            path=path,
+            method=method,
+            times=times,
+        )
 
     @classmethod
     def huge(

@@ -282,9 +282,8 @@ class FakeCloudOne:
                 request.transport.abort()
             raise asyncio.CancelledError
         if fault.kind == "truncated":
-            return web.Response(
-                status=200, body=b'{"users": [{"id": "cc401d8f-79', content_type=_JSON
-            )
+            cut = fault.body if fault.body is not None else b'{"users": [{"id": "cc401d8f-79'
+            return web.Response(status=fault.status_code, body=cut, content_type=_JSON)
         if fault.kind == "deep":
             return web.Response(
                 status=fault.status_code, body=deep_body(fault.depth), content_type=_JSON
