@@ -8,11 +8,14 @@ async sources (a stream is consumed as the workers go), and progress can be repo
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sized
 from typing import Generic, TypeVar
 
 import anyio
 import attrs
+
+from ._errors import C1IAMError
 
 __all__ = ["BulkResult", "run_bulk"]
 
@@ -44,8 +47,9 @@ async def run_bulk(
     """Call `function(item)` for every item with `workers` tasks; results in input order.
 
     `progress(done, total)` is called after each item (`total` is `None` for a source
-    without a length). An exception that is not an `Exception` (cancellation, Ctrl-C)
-    stops the run; so does an error of the source itself.
+    without a length). Cancelling the run, Ctrl-C, or an error of the source itself stops
+    it; anything else that happens to one item (a `CancelledError` that did not come from
+    cancelling the run included) is that item's outcome, and every item taken gets one.
     """
     total = len(items) if isinstance(items, Sized) else None
     results: dict[int, BulkResult[ItemT, ResultT]] = {}
@@ -82,6 +86,13 @@ async def run_bulk(
                 results[index] = BulkResult(item, value=await function(item))
             except Exception as error:
                 results[index] = BulkResult(item, error=error)
+            except asyncio.CancelledError as error:
+                if group.cancel_scope.cancel_called:
+                    raise  # the run itself is stopping
+                # The call ended in a cancellation nobody asked this run for: an outcome of
+                # this item, which must not end the worker and lose the items after it.
+                results[index] = BulkResult(item, error=_cancelled(error))
+                _forget_cancellation()
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -90,3 +101,17 @@ async def run_bulk(
         for _ in range(workers):
             group.start_soon(worker)
     return [results[index] for index in range(next_index)]
+
+
+def _forget_cancellation() -> None:
+    """Undo a `Task.cancel()` that was swallowed, so that later timeouts of this worker
+    (which count pending cancellations) still work."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        task.uncancel()
+
+
+def _cancelled(error: asyncio.CancelledError) -> C1IAMError:
+    failure = C1IAMError("the call was cancelled, though the bulk run was not")
+    failure.__cause__ = error
+    return failure

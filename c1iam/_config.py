@@ -22,6 +22,7 @@ from ._retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_ACCOUNTS_URL",
+    "DEFAULT_MAX_ANSWER_SIZE",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_TIMEOUT",
     "ENV_API_KEY",
@@ -55,6 +56,9 @@ WORKLOAD_URL_TEMPLATE: Final = "https://workload.{region}.cloudone.trendmicro.co
 
 DEFAULT_MAX_CONCURRENCY: Final = 16
 DEFAULT_TIMEOUT: Final = 30.0
+# The largest answer read, after decompression: a page of 1,000 administrator roles is a few
+# megabytes; anything far beyond is a broken or hostile server, not data.
+DEFAULT_MAX_ANSWER_SIZE: Final = 32 * 1024 * 1024
 
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 
@@ -99,6 +103,21 @@ def _positive_float_or_none(name: str, value: float | None) -> float | None:
     return float(value)
 
 
+def _check_key(key: object) -> None:
+    """Refuse a key that cannot travel in an HTTP header, without ever quoting it."""
+    if not isinstance(key, str):
+        raise InvalidArgument(f"the API key must be a str, got {type(key).__name__}")
+    for position, character in enumerate(key):
+        # Visible ASCII only: a control character would split or break the header (aiohttp
+        # refuses it on every request), a space or a non-ASCII letter is a copy-and-paste
+        # slip. The position says where to look; the key itself is never in the message.
+        if not "!" <= character <= "~":
+            raise InvalidArgument(
+                "the API key may only hold visible ASCII characters (no spaces, control or "
+                f"non-ASCII characters); character {position + 1} of {len(key)} is not one"
+            )
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What a session was configured with, checked and resolved.
@@ -115,6 +134,7 @@ class Settings:
     rate: float | None
     retry: RetryPolicy
     timeout: float
+    max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE
 
     @classmethod
     def resolve(
@@ -129,6 +149,7 @@ class Settings:
         rate: float | None,
         retry: RetryPolicy | None,
         timeout: float,
+        max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Check every argument, fill defaults from `environ` (`os.environ` by default)."""
@@ -138,9 +159,7 @@ class Settings:
             raise InvalidArgument(
                 f"no API key: pass api_key= or set the environment variable {ENV_API_KEY}"
             )
-        if not isinstance(key, str) or any(c in key for c in "\r\n\0") or key != key.strip():
-            # A newline would split the header; whitespace is a copy-and-paste slip.
-            raise InvalidArgument("the API key must be a single line without surrounding spaces")
+        _check_key(key)
         region = region if region is not None else environ.get(ENV_REGION, DEFAULT_REGION)
         if region not in REGIONS:
             raise InvalidArgument(f"unknown region {region!r}; known regions: {', '.join(REGIONS)}")
@@ -163,4 +182,5 @@ class Settings:
             rate=_positive_float_or_none("rate", rate),
             retry=retry if retry is not None else RetryPolicy(),
             timeout=checked_timeout,
+            max_answer_size=check_positive_int("max_answer_size", max_answer_size),
         )

@@ -343,6 +343,11 @@ def _unreadable(cls: type, error: Exception) -> ProtocolError:
     return ProtocolError(f"cannot read a {cls.__name__}: {detail}")
 
 
+def _json_type(data: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(data), "a number" if isinstance(data, int | float) else "another type")
+
+
 def unstructure(instance: Any) -> Any:
     """The JSON form of a model: wire names, no `None` values, no read-only fields."""
     return converter.unstructure(instance)
@@ -354,6 +359,13 @@ def structurer(cls: type[T]) -> Callable[[Any], T]:
     hook = converter.get_structure_hook(cls)
 
     def structure_one(data: Any) -> T:
+        # One rule for every model: it is read from a JSON object, nothing else. (A model
+        # whose fields are all optional would otherwise come out of `[]` or a string as
+        # an empty instance.)
+        if not isinstance(data, dict):
+            raise ProtocolError(
+                f"cannot read a {cls.__name__}: expected a JSON object, got {_json_type(data)}"
+            )
         try:
             return hook(data, cls)  # type: ignore[no-any-return]
         except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as error:

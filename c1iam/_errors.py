@@ -12,7 +12,8 @@ C1IAMError
 │       └── ServiceUnavailable  503
 ├── TransportError          no HTTP answer: connection refused or reset, timeout
 ├── ProtocolError           an answer that cannot be understood: not JSON, wrong shape,
-│                           a pager that would loop
+│                           over the size cap, nested too deep, a listing that makes
+│                           no progress
 ├── InvalidArgument         (also a ValueError) bad input, raised before anything is sent
 └── StreamConsumed          (also a RuntimeError) a stream iterated a second time
 ```
@@ -124,7 +125,8 @@ class TransportError(C1IAMError):
 
 
 class ProtocolError(C1IAMError):
-    """The answer could not be understood: a body that is not JSON, or of the wrong shape."""
+    """The answer could not be understood: a body that is not JSON, of the wrong shape, over
+    the size cap or nested too deep, or a listing that makes no progress."""
 
 
 class InvalidArgument(C1IAMError, ValueError):

@@ -29,6 +29,7 @@ __all__ = [
     "Response",
     "build_request",
     "error_from_response",
+    "expect_items",
     "expect_object",
     "parse_retry_after",
     "path",
@@ -83,11 +84,15 @@ class Request:
 
 @attrs.frozen(kw_only=True)
 class Response:
-    """What the transport got back: status, headers (case-insensitive mapping), raw body."""
+    """What the transport got back: status, headers (case-insensitive mapping), raw body.
+
+    The body is kept out of repr: it may hold a secret (a created key's), and a traceback
+    that records frame locals would print it.
+    """
 
     status: int
     headers: Mapping[str, str]
-    body: bytes
+    body: bytes = attrs.field(repr=False)
 
 
 _JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -173,6 +178,21 @@ def parse_retry_after(
     return max(0.0, when.timestamp() - reference)
 
 
+def _parse_json(body: bytes) -> tuple[Any, str | None]:
+    """The JSON value, or what is wrong with the body (never its content, nor an exception
+    whose `doc` or `__context__` would hold it).
+
+    Python's parser recurses once per level: JSON nested tens of thousands deep raises
+    `RecursionError`, which must not escape as if the library itself were broken.
+    """
+    try:
+        return json.loads(body), None
+    except RecursionError:
+        return None, "a JSON answer nested too deep to be read"
+    except ValueError:
+        return None, "an answer that is not JSON"
+
+
 _HTML_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _REASONS: Final = {
     400: "Bad Request",
@@ -193,10 +213,7 @@ def _readable_message(response: Response) -> tuple[str, Mapping[str, str]]:
     """The body's `message` (and `fields`), or a readable summary of a body without one."""
     reason = _REASONS.get(response.status, "HTTP error")
     if response.body:
-        try:
-            data = json.loads(response.body)
-        except ValueError:
-            data = None
+        data, _ = _parse_json(response.body)
         if isinstance(data, dict):
             message = data.get("message")
             fields = data.get("fields")
@@ -240,13 +257,11 @@ def read_response(call: Call | str, response: Response, *, now: float) -> Any:
         raise error_from_response(call, response, now=now)
     if not response.body.strip():
         return None
-    try:
-        return json.loads(response.body)
-    except ValueError:
+    data, problem = _parse_json(response.body)
+    if problem is not None:
         where = call.describe() if isinstance(call, Call) else call
-        raise ProtocolError(
-            f"{where}: status {response.status} with a body that is not JSON"
-        ) from None
+        raise ProtocolError(f"{where}: status {response.status}: {problem}")
+    return data
 
 
 def expect_object(data: Any, what: str) -> dict[str, Any]:
@@ -254,3 +269,12 @@ def expect_object(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProtocolError(f"expected {what} as a JSON object, got {type(data).__name__}")
     return data
+
+
+def expect_items(data: Any, key: str) -> list[dict[str, Any]]:
+    """The list of JSON objects under `key` of a JSON object, else a `ProtocolError`."""
+    body = expect_object(data, f"an answer with a list under {key!r}")
+    items = body.get(key)
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ProtocolError(f"expected a list of JSON objects under {key!r}")
+    return items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import weakref
@@ -11,7 +12,12 @@ from typing import Any, TypeVar
 
 from ._arguments import check_positive_int
 from ._bulk import BulkResult, run_bulk
-from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, Settings
+from ._config import (
+    DEFAULT_MAX_ANSWER_SIZE,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TIMEOUT,
+    Settings,
+)
 from ._control import Answer
 from ._errors import APIError, C1IAMError, TransportError
 from ._retry import RetryPolicy, decide
@@ -50,6 +56,8 @@ class Session:
     - `timeout` (30 s): the longest one attempt may take, connecting and reading included.
     - `read_ahead` (1): decoded pages a stream keeps ready for its consumer (one more
       request may be in flight).
+    - `max_answer_size` (32 MiB): the largest answer read, counted after decompression; a
+      larger one is a `ProtocolError` (error answers: 64 KiB at most).
     - `clock`: time for the throttle and retries; tests pass a fake one.
     """
 
@@ -66,6 +74,7 @@ class Session:
         retry: RetryPolicy | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         read_ahead: int = 1,
+        max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
         clock: Clock | None = None,
     ) -> None:
         self._settings = Settings.resolve(
@@ -78,6 +87,7 @@ class Session:
             rate=rate,
             retry=retry,
             timeout=timeout,
+            max_answer_size=max_answer_size,
         )
         self._read_ahead = check_positive_int("read_ahead", read_ahead)
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -87,6 +97,9 @@ class Session:
         self._throttle: Throttle | None = None
         self._streams: weakref.WeakSet[Stream[Any]] = weakref.WeakSet()
         self._closed = False
+        # The event loop of the first use: aiohttp's connections and the throttle's
+        # locks belong to it, and cannot serve another one.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.users = Users(self)
         """Cloud One IAM users."""
         self.api_keys = ApiKeys(self)
@@ -149,15 +162,42 @@ class Session:
             await self._transport.aclose()
 
     def _check_open(self) -> None:
+        """Refuse a closed session, or one whose event loop is closed or not this one."""
         if self._closed:
             raise C1IAMError("the session is closed")
+        loop = self._loop
+        if loop is None:
+            return
+        if loop.is_closed():
+            raise C1IAMError(
+                "the session's event loop is closed: a Session belongs to the event loop "
+                "it was first used in; make a new Session in the new loop"
+            )
+        running = _running_loop()
+        if running is not None and running is not loop:
+            # Its connections and locks belong to the first loop: used from another one,
+            # they would hang or fail deep inside aiohttp.
+            raise C1IAMError(
+                "the session is used from a second event loop: a Session belongs to the "
+                "event loop it was first used in; make one Session per event loop"
+            )
 
     def _started(self) -> tuple[Transport, Throttle]:
         self._check_open()
+        running = _running_loop()
+        if running is None:
+            raise C1IAMError(
+                "c1iam runs on asyncio (aiohttp does): no asyncio event loop is running "
+                "here (with anyio, use its asyncio backend, not trio)"
+            )
+        if self._loop is None:
+            self._loop = running
         if self._transport is None or self._throttle is None:
             settings = self._settings
             self._transport = AiohttpTransport(
-                max_connections=settings.max_concurrency, timeout=settings.timeout
+                max_connections=settings.max_concurrency,
+                timeout=settings.timeout,
+                max_answer_size=settings.max_answer_size,
             )
             self._throttle = Throttle(
                 max_concurrency=settings.max_concurrency,
@@ -269,10 +309,21 @@ class Session:
     def _stream(self, pager: Pager, decode: Callable[[Any], T]) -> Stream[T]:
         self._check_open()
         stream = Stream(
-            pager=pager, fetch=self._request, decode=decode, read_ahead=self._read_ahead
+            pager=pager,
+            fetch=self._request,
+            decode=decode,
+            read_ahead=self._read_ahead,
+            check=self._started,
         )
         self._streams.add(stream)
         return stream
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # no asyncio loop: sync code, or another library such as trio
+        return None
 
 
 def _reason(failure: C1IAMError) -> str:

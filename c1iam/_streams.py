@@ -12,14 +12,23 @@ Two parts:
   the stream, breaking out of `async for`, or cancelling the consuming task cancels the
   fetch in flight, which releases its connection.
 
-A pager never loops: a repeated cursor, or IDs that do not strictly increase, are a
-`ProtocolError`.
+A pager never loops: a repeated cursor (among the last few hundred, remembered by hash so
+that memory stays bounded), IDs that do not strictly increase, or more than a few empty
+pages in a row, are a `ProtocolError`. With `max_items`, the requests that bring no item
+are bounded by it too.
+
+A stream ends normally only when its listing ended (or `max_items` was reached, or its own
+consumer stopped it). Closed by another task, or by the session's `aclose()`, its consumer
+gets a `C1IAMError` at its next step, never a quiet end that would look complete.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import copy
+import hashlib
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
@@ -28,8 +37,8 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 import attrs
 
 from ._arguments import check_positive_int
-from ._errors import InvalidArgument, ProtocolError, StreamConsumed
-from ._sansio import Api, Call, expect_object
+from ._errors import C1IAMError, InvalidArgument, ProtocolError, StreamConsumed
+from ._sansio import Api, Call, expect_items
 
 __all__ = [
     "CursorPager",
@@ -51,6 +60,11 @@ IAM_DEFAULT_PAGE_SIZE: Final = 25
 SEARCH_DEFAULT_PAGE_SIZE: Final = 1000
 _INT32_MAX: Final = 2**31 - 1
 _TURNS_FOR_THE_NEXT_REQUEST: Final = 3
+# A server may skip empty pages of a filtered listing, but a run of them this long is a
+# listing that makes no progress (a broken server would send them forever).
+MAX_EMPTY_PAGES_IN_A_ROW: Final = 10
+# Cursors remembered (as 16-byte hashes) to catch a server that sends one back again.
+REMEMBERED_CURSORS: Final = 256
 
 
 def check_page_size(page_size: int | None) -> int | None:
@@ -106,14 +120,6 @@ class Pager(Protocol):
         ...
 
 
-def _items_of(data: Any, key: str) -> list[dict[str, Any]]:
-    body = expect_object(data, "a page")
-    items = body.get(key)
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise ProtocolError(f"expected a page with a list of objects under {key!r}")
-    return items
-
-
 class CursorPager:
     """IAM paging: `limit` and the opaque `cursor`, following `next` until it is absent.
 
@@ -140,7 +146,12 @@ class CursorPager:
         self._page_size = check_page_size(page_size) or IAM_DEFAULT_PAGE_SIZE
         self._remaining = check_max_items(max_items)
         self._cursor = cursor
-        self._seen_cursors: set[str] = set() if cursor is None else {cursor}
+        self._max_items = self._remaining
+        self._recent_cursors = _RecentCursors()
+        if cursor is not None:
+            self._recent_cursors.add(cursor)
+        self._empty_in_a_row = 0
+        self._empty_pages = 0
         self._done = False
 
     def next_call(self) -> Call | None:
@@ -157,7 +168,7 @@ class CursorPager:
 
     def feed(self, data: Any) -> PageStep:
         """Read `{"next": ..., "<items>": [...]}`."""
-        items = _items_of(data, self._items_key)
+        items = expect_items(data, self._items_key)
         following = data.get("next")
         if following is not None and not isinstance(following, str):
             raise ProtocolError(f"expected 'next' to be a string, got {type(following).__name__}")
@@ -169,13 +180,52 @@ class CursorPager:
         if not following:
             self._done = True
             return PageStep(items, None)
-        if following in self._seen_cursors:
+        self._check_progress(bool(items))
+        if not self._recent_cursors.add(following):
             raise ProtocolError("the server repeated a page cursor: the listing would never end")
-        self._seen_cursors.add(following)
         self._cursor = following
         if self._remaining == 0:
             self._done = True
         return PageStep(items, following)
+
+    def _check_progress(self, got_items: bool) -> None:
+        """Refuse a listing that keeps sending pages without items, each with a new `next`."""
+        if got_items:
+            self._empty_in_a_row = 0
+            return
+        self._empty_in_a_row += 1
+        self._empty_pages += 1
+        if self._empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW:
+            raise ProtocolError(
+                f"the server sent {self._empty_in_a_row} pages in a row without items, each "
+                "with another cursor: the listing makes no progress"
+            )
+        if self._max_items is not None and self._empty_pages > self._max_items:
+            # max_items bounds the work of a stream, not only what it yields.
+            raise ProtocolError(
+                f"the server sent {self._empty_pages} pages without items for a listing "
+                f"of at most {self._max_items} items: the listing makes no progress"
+            )
+
+
+class _RecentCursors:
+    """The last `REMEMBERED_CURSORS` cursors, kept as hashes: memory stays bounded
+    however long the listing, and whatever the server puts in a cursor."""
+
+    def __init__(self) -> None:
+        self._order: collections.deque[bytes] = collections.deque()
+        self._known: set[bytes] = set()
+
+    def add(self, cursor: str) -> bool:
+        """Remember `cursor`; False if it was already among the recent ones."""
+        digest = hashlib.blake2b(cursor.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if digest in self._known:
+            return False
+        self._known.add(digest)
+        self._order.append(digest)
+        if len(self._order) > REMEMBERED_CURSORS:
+            self._known.discard(self._order.popleft())
+        return True
 
 
 class IdPager:
@@ -231,7 +281,7 @@ class IdPager:
 
     def feed(self, data: Any) -> PageStep:
         """Read `{"<items>": [...]}` and check that IDs strictly increase."""
-        items = _items_of(data, self._items_key)
+        items = expect_items(data, self._items_key)
         if self._remaining is not None:
             items = items[: self._remaining]
             self._remaining -= len(items)
@@ -268,6 +318,14 @@ class _Failure:
 _END: Final = object()
 
 
+def _fresh(error: BaseException) -> BaseException:
+    """A copy of a stored error, to raise it again without piling up tracebacks."""
+    try:
+        return copy.copy(error).with_traceback(None)
+    except Exception:  # an exception class that cannot be rebuilt from its args
+        return C1IAMError(str(error))
+
+
 class Stream(Generic[T]):
     """An async iterator over every item of a listing, following its cursor.
 
@@ -284,12 +342,22 @@ class Stream(Generic[T]):
         fetch: Callable[[Call], Awaitable[Any]],
         decode: Callable[[Any], T],
         read_ahead: int = 1,
+        check: Callable[[], object] | None = None,
     ) -> None:
         self._pager = pager
         self._fetch = fetch
         self._decode = decode
         self._read_ahead = read_ahead
+        # Called when iteration starts: raises if the stream's session cannot be used.
+        self._check = check
         self._started = False
+        # Why the stream was closed before its listing ended, for a consumer that comes
+        # (back) to it; None while open.
+        self._closed: BaseException | None = None
+        # The task iterating, while it does: a close by any other task is an error for it.
+        self._consumer: asyncio.Task[Any] | None = None
+        # The error for a consumer in the middle of a page when someone else closed it.
+        self._interrupted: BaseException | None = None
         self._producer: asyncio.Task[None] | None = None
         self._buffer: asyncio.Queue[Any] | None = None
         # Weak: breaking out of `async for` drops the last strong reference to the
@@ -314,14 +382,34 @@ class Stream(Generic[T]):
         return [item async for item in self]
 
     async def aclose(self) -> None:
-        """Stop: cancel the fetch in flight and release its connection. Idempotent."""
-        await self._close(_END)
+        """Stop: cancel the fetch in flight and release its connection. Idempotent.
+
+        Called by the task that iterates (or when nothing iterates), this is a normal stop.
+        Called by another task while one iterates, that consumer gets a `C1IAMError` at
+        its next step: a listing cut short must not look complete.
+        """
+        consumer = self._consumer
+        if consumer is not None and consumer is not asyncio.current_task():
+            await self._close(_Failure(C1IAMError("the stream was closed by another task")))
+        else:
+            await self._close(_END)
 
     async def _close(self, last_word: object) -> None:
         """Stop the fetching task; a consumer waiting for a page gets `last_word`."""
-        self._started = True  # a closed stream cannot be started any more
+        if isinstance(last_word, _Failure) and self._consumer is not None:
+            self._interrupted = last_word.error
+        if self._closed is None:
+            self._closed = (
+                last_word.error
+                if isinstance(last_word, _Failure)
+                else C1IAMError("the stream was closed")
+            )
         await self._stop_producer()
         if self._buffer is not None:
+            if isinstance(last_word, _Failure):
+                # The consumer stops at its next step, not after the pages read ahead.
+                while not self._buffer.empty():
+                    self._buffer.get_nowait()
             self._buffer.put_nowait(last_word)
         reference, self._iterator = self._iterator, None
         iterator = reference() if reference is not None else None
@@ -348,7 +436,7 @@ class Stream(Generic[T]):
         state = (
             "running"
             if self._producer is not None and not self._producer.done()
-            else ("used" if self._started else "new")
+            else ("used" if self._started or self._closed is not None else "new")
         )
         return f"<c1iam.Stream {state}>"
 
@@ -359,14 +447,22 @@ class Stream(Generic[T]):
             async for page in pages:
                 for item in page.items:
                     yield item
+                    if self._interrupted is not None:
+                        # Closed by someone else while the consumer held this page.
+                        raise self._interrupted
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
         if self._started:
             raise StreamConsumed("this stream was already iterated: streams are single-use")
+        if self._closed is not None:
+            raise _fresh(self._closed)
+        if self._check is not None:
+            self._check()
         self._started = True
         buffer: asyncio.Queue[Any] = asyncio.Queue()
         self._buffer = buffer
         taken = asyncio.Event()
+        self._consumer = asyncio.current_task()
         self._producer = asyncio.get_running_loop().create_task(self._produce(buffer, taken))
         try:
             while True:
@@ -378,6 +474,7 @@ class Stream(Generic[T]):
                     raise entry.error
                 yield entry
         finally:
+            self._consumer = None
             await self._stop_producer()
 
     async def _stop_producer(self) -> None:

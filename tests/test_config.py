@@ -23,10 +23,37 @@ def test_a_missing_key_names_the_variable() -> None:
         make_settings(None)
 
 
-@pytest.mark.parametrize("key", ["", " id:secret", "id:secret\n", "id:se\ncret"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        " id:secret",
+        "id:secret\n",
+        "id:se\ncret",
+        "id:se\x01cret",  # any control character, not only CR, LF and NUL
+        "id:se\tcret",
+        "id:se\x7fcret",
+        "id:se cret",
+        "id:sécret",
+    ],
+)
 def test_a_key_that_would_break_a_header_is_refused(key: str) -> None:
-    with pytest.raises(c1iam.InvalidArgument):
+    with pytest.raises(c1iam.InvalidArgument) as caught:
         make_settings(key)
+    if key:
+        assert "se" + "cret" not in str(caught.value)  # the key is never quoted
+
+
+def test_a_key_that_is_not_a_string_is_refused() -> None:
+    with pytest.raises(c1iam.InvalidArgument, match="str"):
+        make_settings(b"id:secret")  # type: ignore[arg-type]
+
+
+def test_the_answer_size_cap_is_configurable_and_checked() -> None:
+    assert make_settings().max_answer_size == 32 * 1024 * 1024
+    assert make_settings(max_answer_size=1024).max_answer_size == 1024
+    with pytest.raises(c1iam.InvalidArgument, match="max_answer_size"):
+        make_settings(max_answer_size=0)
 
 
 @pytest.mark.parametrize("region", REGIONS)

@@ -113,6 +113,19 @@ def test_a_200_that_is_not_json_is_a_protocol_error() -> None:
         read_response("GET /users", response(200, b"<html>"), now=0.0)
 
 
+@pytest.mark.parametrize("depth", [100_000, 1_000_000])
+@pytest.mark.parametrize("opening", [b"[", b'{"a":'])
+def test_a_depth_bomb_is_a_protocol_error(depth: int, opening: bytes) -> None:
+    with pytest.raises(c1iam.ProtocolError, match="nested too deep"):
+        read_response("GET /users", response(200, opening * depth), now=0.0)
+
+
+def test_a_depth_bomb_in_an_error_body_still_gives_the_api_error() -> None:
+    error = error_from_response("GET /users", response(500, b"[" * 100_000), now=0.0)
+    assert isinstance(error, c1iam.ServerError)
+    assert error.message.startswith("Internal Server Error")
+
+
 @pytest.mark.parametrize("status", [200, 204])
 def test_an_empty_success_is_none(status: int) -> None:
     assert read_response("DELETE /users/x", response(status), now=0.0) is None

@@ -17,9 +17,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from c1iam import InvalidArgument, Page, ProtocolError, StreamConsumed
+from c1iam import C1IAMError, InvalidArgument, Page, ProtocolError, StreamConsumed
 from c1iam._sansio import Call
-from c1iam._streams import CursorPager, IdPager, Pager, Stream
+from c1iam._streams import (
+    MAX_EMPTY_PAGES_IN_A_ROW,
+    REMEMBERED_CURSORS,
+    CursorPager,
+    IdPager,
+    Pager,
+    Stream,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -176,6 +183,51 @@ def test_repeated_cursor_is_a_protocol_error() -> None:
     pager.feed({"users": [{"id": 1}], "next": "abc"})
     with pytest.raises(ProtocolError, match="repeated"):
         pager.feed({"users": [{"id": 2}], "next": "abc"})
+
+
+def test_a_cursor_repeated_after_many_pages_is_still_caught() -> None:
+    pager = CursorPager(path="/users", items_key="users")
+    pager.feed({"users": [{"id": 0}], "next": "first"})
+    for index in range(1, 200):
+        pager.feed({"users": [{"id": index}], "next": f"cursor-{index}"})
+    with pytest.raises(ProtocolError, match="repeated"):
+        pager.feed({"users": [{"id": 200}], "next": "first"})
+
+
+def test_remembered_cursors_are_bounded_hashes() -> None:
+    pager = CursorPager(path="/users", items_key="users")
+    huge = "x" * 100_000
+    for index in range(2 * REMEMBERED_CURSORS):
+        pager.feed({"users": [{"id": index}], "next": f"{huge}{index}"})
+    remembered = pager._recent_cursors._known
+    assert len(remembered) == REMEMBERED_CURSORS
+    assert all(len(digest) == 16 for digest in remembered)
+
+
+def test_empty_pages_in_a_row_beyond_the_bound_are_a_protocol_error() -> None:
+    pager = CursorPager(path="/users", items_key="users")
+    for index in range(MAX_EMPTY_PAGES_IN_A_ROW):
+        assert pager.feed({"users": [], "next": f"c{index}"}).cursor == f"c{index}"
+    with pytest.raises(ProtocolError, match="no progress"):
+        pager.feed({"users": [], "next": "one-more"})
+
+
+def test_a_page_with_items_resets_the_empty_run() -> None:
+    pager = CursorPager(path="/users", items_key="users")
+    for run in range(3):
+        for index in range(MAX_EMPTY_PAGES_IN_A_ROW):
+            pager.feed({"users": [], "next": f"r{run}-{index}"})
+        pager.feed({"users": [{"id": run}], "next": f"r{run}-items"})
+    assert pager.next_call() is not None
+
+
+def test_max_items_bounds_the_pages_without_items() -> None:
+    pager = CursorPager(path="/users", items_key="users", max_items=3)
+    pager.feed({"users": [{"id": 1}], "next": "a"})
+    for index in range(3):
+        pager.feed({"users": [], "next": f"empty-{index}"})
+    with pytest.raises(ProtocolError, match="at most 3 items"):
+        pager.feed({"users": [], "next": "empty-3"})
 
 
 @pytest.mark.parametrize("next_value", [None, ""])
@@ -337,15 +389,64 @@ async def test_breaking_out_cancels_the_fetch_in_flight() -> None:
     assert stream._producer is None
 
 
-async def test_aclose_from_another_task_ends_a_waiting_consumer() -> None:
+async def test_aclose_from_another_task_is_an_error_for_a_waiting_consumer() -> None:
     fetch = Recorder(iam_model(list(range(100)), cap=None))
     fetch.gate = asyncio.Event()
     stream = user_stream(fetch)
     consumer = asyncio.create_task(stream.collect())
     await asyncio.sleep(0)
     await stream.aclose()
-    assert await asyncio.wait_for(consumer, 1.0) == []
+    # A listing cut short by someone else must not look complete.
+    with pytest.raises(C1IAMError, match="the stream was closed"):
+        await asyncio.wait_for(consumer, 1.0)
     assert fetch.in_flight == 0
+
+
+async def test_aclose_from_another_task_between_items_is_an_error_too() -> None:
+    fetch = Recorder(iam_model(list(range(100)), cap=None))
+    stream = user_stream(fetch, page_size=10)
+    seen: list[int] = []
+    working = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def consume() -> None:
+        async for item in stream:
+            seen.append(item)
+            working.set()
+            await go_on.wait()  # busy with the item when the stream is closed
+
+    consumer = asyncio.create_task(consume())
+    await working.wait()
+    await stream.aclose()
+    go_on.set()
+    with pytest.raises(C1IAMError, match="the stream was closed"):
+        await asyncio.wait_for(consumer, 1.0)
+    assert seen == [0]
+    assert fetch.in_flight == 0
+
+
+async def test_the_consumers_own_aclose_is_a_normal_stop() -> None:
+    fetch = Recorder(iam_model(list(range(100)), cap=None))
+    stream = user_stream(fetch, page_size=10)
+    seen = []
+    async for item in stream:
+        seen.append(item)
+        if item == 2:
+            await stream.aclose()
+    assert seen == [0, 1, 2]
+    assert fetch.in_flight == 0
+
+
+async def test_a_stream_closed_before_it_was_iterated_says_so() -> None:
+    stream = user_stream(Recorder(iam_model([1, 2], cap=None)))
+    await stream.aclose()
+    raised = []
+    for _ in range(2):  # each time a fresh error, not one whose traceback keeps growing
+        with pytest.raises(C1IAMError, match="the stream was closed") as caught:
+            await stream.collect()
+        assert not isinstance(caught.value, StreamConsumed)
+        raised.append(caught.value)
+    assert raised[0] is not raised[1]
 
 
 async def test_cancelling_the_consumer_stops_the_fetch() -> None:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._converter import structure, structurer, unstructure
+from .._converter import structurer, unstructure
 from .._errors import InvalidArgument, ProtocolError
-from .._sansio import Api, Call, expect_object, path
+from .._sansio import Api, Call, expect_items, path
 from .._streams import IdPager, Stream
 from ..models.administrator_roles import AdministratorRole
 from ..models.criteria import Criterion
@@ -26,6 +26,19 @@ def _role_body(role: AdministratorRole, *, operation: str) -> dict[str, Any]:
     return body
 
 
+_structure_role = structurer(AdministratorRole)
+
+
+def _read_role(data: Any) -> AdministratorRole:
+    """A role from the manager: a JSON object (the converter's rule for every model) with
+    an ID. Every field of the class is optional, so that it also serves create and
+    modify; a role that was read, or has just been created, has an ID."""
+    role = _structure_role(data)
+    if role.id is None:
+        raise ProtocolError("expected an administrator role with an ID, got one without")
+    return role
+
+
 class AdministratorRoles:
     """List, create, search, describe, modify and delete administrator roles."""
 
@@ -34,14 +47,8 @@ class AdministratorRoles:
 
     async def list(self) -> list[AdministratorRole]:
         """Every administrator role, in one answer (`GET /roles`)."""
-        data = expect_object(
-            await self._session._request(Call(api=Api.WORKLOAD, method="GET", path="/roles")),
-            "a list of roles",
-        )
-        roles = data.get("roles")
-        if not isinstance(roles, list):
-            raise ProtocolError("expected a list of roles under 'roles'")
-        return [structure(role, AdministratorRole) for role in roles]
+        answer = await self._session._request(Call(api=Api.WORKLOAD, method="GET", path="/roles"))
+        return [_read_role(role) for role in expect_items(answer, "roles")]
 
     async def create(self, role: AdministratorRole) -> AdministratorRole:
         """Create a role (it needs a `name`); the server's copy, with its new ID.
@@ -52,7 +59,7 @@ class AdministratorRoles:
         if not body.get("name"):
             raise InvalidArgument("a new administrator role needs a name")
         call = Call(api=Api.WORKLOAD, method="POST", path="/roles", json=body, idempotent=False)
-        return structure(await self._session._request(call), AdministratorRole)
+        return _read_role(await self._session._request(call))
 
     def search(
         self,
@@ -76,13 +83,13 @@ class AdministratorRoles:
             cursor=cursor,
             max_items=max_items,
         )
-        return self._session._stream(pager, structurer(AdministratorRole))
+        return self._session._stream(pager, _read_role)
 
     async def describe(self, role_id: int) -> AdministratorRole:
         """One role; `NotFound` if there is none with this ID."""
         role_path = path("roles", str(check_int32_id("role_id", role_id)))
         call = Call(api=Api.WORKLOAD, method="GET", path=role_path)
-        return structure(await self._session._request(call), AdministratorRole)
+        return _read_role(await self._session._request(call))
 
     async def modify(self, role_id: int, role: AdministratorRole) -> AdministratorRole:
         """Change the fields of `role` that have a value; the others are left as they are."""
@@ -91,7 +98,7 @@ class AdministratorRoles:
         if not body:
             raise InvalidArgument("modify needs a role with at least one field to change")
         call = Call(api=Api.WORKLOAD, method="POST", path=role_path, json=body)
-        return structure(await self._session._request(call), AdministratorRole)
+        return _read_role(await self._session._request(call))
 
     async def delete(self, role_id: int) -> None:
         """Delete a role; `NotFound` if there is none with this ID."""

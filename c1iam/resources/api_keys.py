@@ -61,17 +61,13 @@ class ApiKeys(ListedByRole[ApiKey]):
             allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
             allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
         )
-        answer = await self._create_answer(body)
-        try:
-            return structure(answer, ApiKey)
-        except ProtocolError as error:
-            # The key exists, and its secret is shown only this once: say which key it is
-            # (an ID is public) so that it can be deleted, without ever echoing the secret.
-            key_id = answer.get("id") if isinstance(answer, dict) else None
-            raise ProtocolError(
-                f"API key {key_id!r} was created but the answer cannot be read ({error}); "
-                "its secret is lost: delete the key and create another"
-            ) from None
+        created, failure = _read_created(await self._create_answer(body))
+        if failure is not None:
+            # Raised here, where no frame holds the answer: a traceback's locals (pytest
+            # --showlocals, error reporters) and `__context__` never lead to the secret.
+            raise failure
+        assert created is not None
+        return created
 
     async def describe(self, api_key_id: str) -> ApiKey:
         """One API key (without its secret); `NotFound` if there is none with this ID."""
@@ -102,3 +98,22 @@ class ApiKeys(ListedByRole[ApiKey]):
     async def delete(self, api_key_id: str) -> None:
         """Delete a key: whoever holds it can no longer call the APIs."""
         await self._delete(api_key_id)
+
+
+def _read_created(answer: object) -> tuple[ApiKey | None, ProtocolError | None]:
+    """The created key, or the error to raise, which is made here but not raised here.
+
+    The raw answer (it holds the one-time secret) lives only in this frame, and the
+    exception of a failed decoding, whose traceback reaches into the converter's frames,
+    ends with the `except` block: nothing raised afterwards keeps either.
+    """
+    try:
+        return structure(answer, ApiKey), None
+    except ProtocolError as error:
+        # The key exists, and its secret is shown only this once: say which key it is
+        # (an ID is public) so that it can be deleted, without ever echoing the secret.
+        key_id = answer.get("id") if isinstance(answer, dict) else None
+        return None, ProtocolError(
+            f"API key {key_id!r} was created but the answer cannot be read ({error}); "
+            "its secret is lost: delete the key and create another"
+        )

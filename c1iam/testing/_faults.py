@@ -5,10 +5,12 @@ from __future__ import annotations
 import collections
 import math
 import re
-from collections.abc import Callable
+import struct
+import zlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import attrs
 
@@ -165,7 +167,7 @@ class Outages:
         return None
 
 
-FaultKind = Literal["status", "reset", "delay", "truncated"]
+FaultKind = Literal["status", "reset", "delay", "truncated", "huge", "deep"]
 
 
 @attrs.frozen(kw_only=True)
@@ -173,8 +175,9 @@ class Fault:
     """One scripted fault, for the next `times` requests that match `path` and `method`.
 
     Build with `Fault.status(...)`, `Fault.reset()`, `Fault.delay(...)`,
-    `Fault.truncated()`. `after=True` applies the request first (a create is made), then
-    answers with the fault: what a client sees when an answer is lost on the way back.
+    `Fault.truncated()`, `Fault.huge(...)`, `Fault.deep(...)`. `after=True` applies the
+    request first (a create is made), then answers with the fault: what a client sees when
+    an answer is lost on the way back.
     """
 
     kind: FaultKind
@@ -183,6 +186,10 @@ class Fault:
     html: bool = False
     retry_after: str | None = None
     seconds: float = 0.0
+    size: int = 0
+    gzip: bool = False
+    chunked: bool = False
+    depth: int = 0
     path: str | None = None
     method: str | None = None
     times: int = 1
@@ -235,10 +242,69 @@ class Fault:
 
     @classmethod
     def truncated(
-        cls, *, path: str | None = None, method: str | None = None, times: int = 1
+        cls,
+        *,
+        body: bytes | None = None,
+        status: int = 200,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
     ) -> Fault:
-        """Answer 200 with a JSON body cut short."""
-        return cls(kind="truncated", path=path, method=method, times=times)
+        """Answer `status` with a JSON body cut short (by default, a page of users)."""
+        return cls(
+            kind="truncated",
+            status_code=status,
+            body=body,
+            path=path,
+            method=method,
+            times=times,
+        )
+
+    @classmethod
+    def huge(
+        cls,
+        size: int,
+        *,
+        status: int = 200,
+        gzip: bool = False,
+        chunked: bool = False,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
+    ) -> Fault:
+        """Answer `status` with a JSON string of `size` bytes, sent as it is generated.
+
+        `gzip=True` sends it compressed (`Content-Encoding: gzip`, chunked): a gigabyte is
+        about a megabyte on the wire, as a decompression bomb is. `chunked=True` leaves out
+        `Content-Length` of a raw body too, so that only counting the bytes shows the size.
+        """
+        if size < 2:
+            raise ValueError("a JSON string takes at least 2 bytes")
+        return cls(
+            kind="huge",
+            status_code=status,
+            size=size,
+            gzip=gzip,
+            chunked=chunked,
+            path=path,
+            method=method,
+            times=times,
+        )
+
+    @classmethod
+    def deep(
+        cls,
+        depth: int,
+        *,
+        status: int = 200,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
+    ) -> Fault:
+        """Answer `status` with JSON arrays nested `depth` deep (`[[[...]]]`)."""
+        return cls(
+            kind="deep", status_code=status, depth=depth, path=path, method=method, times=times
+        )
 
     def matches(self, method: str, path: str) -> bool:
         """Whether this fault applies to a request."""
@@ -273,3 +339,38 @@ class FaultScript:
 
 
 Clock = Callable[[], float]
+
+_PIECE: Final = 1024 * 1024
+_GZIP_HEADER: Final = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"  # deflate, no name
+
+
+def huge_body(size: int, *, gzip: bool) -> Iterator[bytes]:
+    """The pieces of a JSON string of `size` bytes (`"xxx...x"`), raw or as one gzip member.
+
+    Compressed, each megabyte of `x` is compressed once and its deflate blocks repeated:
+    a full flush makes blocks independent of what came before, so a gigabyte costs a
+    thousand copies of one kilobyte, not a gigabyte of compression.
+    """
+    middle, rest = divmod(size - 2, _PIECE)
+    pieces = [b'"', *([b"x" * _PIECE] * middle), b"x" * rest + b'"']
+    if not gzip:
+        yield from pieces
+        return
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)  # raw deflate
+    crc = 0
+    blocks: dict[int, bytes] = {}
+    yield _GZIP_HEADER
+    for piece in pieces[:-1]:
+        crc = zlib.crc32(piece, crc)
+        key = len(piece) if piece != b'"' else -1
+        if key not in blocks:
+            blocks[key] = compressor.compress(piece) + compressor.flush(zlib.Z_FULL_FLUSH)
+        yield blocks[key]
+    crc = zlib.crc32(pieces[-1], crc)
+    yield compressor.compress(pieces[-1]) + compressor.flush()
+    yield struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+def deep_body(depth: int) -> bytes:
+    """JSON arrays nested `depth` deep."""
+    return b"[" * depth + b"]" * depth

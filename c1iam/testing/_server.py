@@ -19,7 +19,16 @@ from typing import Any, Final
 import attrs
 from aiohttp import web
 
-from ._faults import Fault, FaultScript, Limiter, Outages, RateLimit, format_retry_after
+from ._faults import (
+    Fault,
+    FaultScript,
+    Limiter,
+    Outages,
+    RateLimit,
+    deep_body,
+    format_retry_after,
+    huge_body,
+)
 from ._seed import (
     seed_account,
     seed_api_keys,
@@ -246,6 +255,8 @@ class FakeCloudOne:
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
             fault = None
+        if fault is not None and fault.kind == "huge":
+            return await self._huge_response(request, fault)
         if fault is not None and not fault.after:
             return self._fault_response(request, fault)
         refused = self._unavailable() or self._rate_limited()
@@ -298,8 +309,11 @@ class FakeCloudOne:
                 request.transport.abort()
             raise asyncio.CancelledError
         if fault.kind == "truncated":
+            cut = fault.body if fault.body is not None else b'{"users": [{"id": "cc401d8f-79'
+            return web.Response(status=fault.status_code, body=cut, content_type=_JSON)
+        if fault.kind == "deep":
             return web.Response(
-                status=200, body=b'{"users": [{"id": "cc401d8f-79', content_type=_JSON
+                status=fault.status_code, body=deep_body(fault.depth), content_type=_JSON
             )
         headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
         if fault.html:
@@ -316,6 +330,24 @@ class FakeCloudOne:
             content_type=_JSON,
             headers=headers,
         )
+
+    @staticmethod
+    async def _huge_response(request: web.Request, fault: Fault) -> web.StreamResponse:
+        """A body written piece by piece as it is generated: the fake never holds it."""
+        response = web.StreamResponse(status=fault.status_code)
+        response.content_type = _JSON
+        if fault.gzip:
+            response.headers["Content-Encoding"] = "gzip"
+        elif not fault.chunked:
+            response.content_length = fault.size
+        try:
+            await response.prepare(request)
+            for piece in huge_body(fault.size, gzip=fault.gzip):
+                await response.write(piece)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client stopped reading: what a size cap is for
+        return response
 
     def _check_headers(self, request: web.Request, api: str) -> None:
         headers = request.headers
