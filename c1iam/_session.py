@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import random
 import weakref
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._arguments import check_positive_int
 from ._backoff import RetryPolicy, retry_delay
 from ._bulk import BulkResult, run_bulk
-from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, Settings
+from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT, Settings, Verify
 from ._errors import (
     APIError,
     C1IAMError,
+    InvalidArgument,
     RateLimited,
     ServiceUnavailable,
     TransportError,
@@ -23,8 +25,11 @@ from ._errors import (
 from ._sansio import Call, build_request, read_response
 from ._streams import Pager, Stream, _Failure
 from ._throttle import Clock, SystemClock, Throttle, ThrottleStats
-from ._transport import AiohttpTransport, Transport
+from ._transport import AiohttpTransport, Transport, check_trace_configs
 from .resources import Accounts, AdministratorRoles, ApiKeys, CloudOneRoles, Invitations, Users
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Session"]
 
@@ -33,6 +38,24 @@ ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
 
 logger = logging.getLogger("c1iam")
+
+# How long the calling task's last turn at the throttle waited: for the request's traces.
+_queued_for: ContextVar[float] = ContextVar("c1iam_queued_for", default=0.0)
+
+
+class _TimedThrottle(Throttle):
+    """The session's throttle, noting for the calling task how long `acquire` waited (a
+    context variable: each task sees its own wait)."""
+
+    def __init__(self, *, max_concurrency: int, rate: float | None, clock: Clock) -> None:
+        super().__init__(max_concurrency=max_concurrency, rate=rate, clock=clock)
+        self._timer = clock
+
+    async def acquire(self) -> float:
+        began = self._timer.monotonic()
+        sent_at = await super().acquire()
+        _queued_for.set(max(0.0, sent_at - began))
+        return sent_at
 
 
 class Session:
@@ -55,6 +78,18 @@ class Session:
     - `timeout` (30 s): the longest one attempt may take, connecting and reading included.
     - `read_ahead` (1): decoded pages a stream keeps ready for its consumer (one more
       request may be in flight).
+    - `verify` (True): TLS verification with the system's CAs; a CA bundle path (file or
+      directory) or an `ssl.SSLContext` for a private CA, e.g. an on-premises Deep
+      Security Manager; False turns it off (the last resort, logged as a warning).
+    - `trust_env` (True): proxies from `HTTPS_PROXY` / `HTTP_PROXY`, skipped for hosts in
+      `NO_PROXY` and always for loopback hosts. Never credentials from `.netrc`.
+    - `user_agent`: a product token (`"my-audit/1.2"`) sent before `c1iam/<version>`.
+    - `transport`: a `c1iam.Transport` to send requests with instead of aiohttp, e.g.
+      `c1iam.testing.MockTransport`; the session closes it. `verify`, `trust_env`,
+      `timeout` and `trace_configs` configure the built-in aiohttp transport, so they
+      cannot be combined with it.
+    - `trace_configs`: aiohttp `TraceConfig`s; each request's `trace_request_ctx` is a
+      dict of `method`, `host`, `route` (`/users/{id}`), `attempt` and `queued_for`.
     - `clock`: time for the throttle and retries; tests pass a fake one.
     """
 
@@ -71,8 +106,22 @@ class Session:
         retry: RetryPolicy | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         read_ahead: int = 1,
+        verify: Verify = True,
+        trust_env: bool = True,
+        user_agent: str | None = None,
+        transport: Transport | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         clock: Clock | None = None,
     ) -> None:
+        if transport is not None:
+            _check_transport(
+                transport,
+                verify=verify,
+                trust_env=trust_env,
+                timeout=timeout,
+                trace_configs=trace_configs,
+            )
+        self._trace_configs = check_trace_configs(trace_configs)
         self._settings = Settings.resolve(
             api_key,
             region=region,
@@ -83,12 +132,15 @@ class Session:
             rate=rate,
             retry=retry,
             timeout=timeout,
+            verify=verify,
+            trust_env=trust_env,
+            user_agent=user_agent,
         )
         self._read_ahead = check_positive_int("read_ahead", read_ahead)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._random = random.Random()  # noqa: S311 - jitter, not cryptography
-        # Made on first use, inside the running event loop.
-        self._transport: Transport | None = None
+        # Made on first use, inside the running event loop (unless given).
+        self._transport: Transport | None = transport
         self._throttle: Throttle | None = None
         self._streams: weakref.WeakSet[Stream[Any]] = weakref.WeakSet()
         self._closed = False
@@ -159,12 +211,17 @@ class Session:
 
     def _started(self) -> tuple[Transport, Throttle]:
         self._check_open()
-        if self._transport is None or self._throttle is None:
-            settings = self._settings
+        settings = self._settings
+        if self._transport is None:
             self._transport = AiohttpTransport(
-                max_connections=settings.max_concurrency, timeout=settings.timeout
+                max_connections=settings.max_concurrency,
+                timeout=settings.timeout,
+                verify=settings.verify,
+                proxies=settings.proxies,
+                trace_configs=self._trace_configs,
             )
-            self._throttle = Throttle(
+        if self._throttle is None:
+            self._throttle = _TimedThrottle(
                 max_concurrency=settings.max_concurrency, rate=settings.rate, clock=self._clock
             )
         return self._transport, self._throttle
@@ -212,7 +269,9 @@ class Session:
             attempt += 1
             sent_at = await throttle.acquire()
             try:
-                response = await transport.send(request)
+                response = await transport.send(
+                    request.for_attempt(attempt, queued_for=_queued_for.get())
+                )
             except TransportError as error:
                 failure: C1IAMError = error
             else:
@@ -284,6 +343,37 @@ class Session:
         )
         self._streams.add(stream)
         return stream
+
+
+def _check_transport(
+    transport: object,
+    *,
+    verify: object,
+    trust_env: object,
+    timeout: object,
+    trace_configs: object,
+) -> None:
+    """Refuse a transport that is not one, or options it would silently ignore."""
+    if not isinstance(transport, Transport):
+        raise InvalidArgument(
+            "transport must have async send(request) and aclose() (c1iam.Transport), "
+            f"got {type(transport).__name__}"
+        )
+    ignored = [
+        name
+        for name, value, default in (
+            ("verify", verify, True),
+            ("trust_env", trust_env, True),
+            ("timeout", timeout, DEFAULT_TIMEOUT),
+            ("trace_configs", trace_configs, None),
+        )
+        if value != default
+    ]
+    if ignored:
+        raise InvalidArgument(
+            f"{', '.join(ignored)} configure the built-in aiohttp transport; "
+            "with transport= configure your transport instead"
+        )
 
 
 def _reason(failure: C1IAMError) -> str:

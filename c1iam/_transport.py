@@ -1,25 +1,41 @@
 """The transport: the only module of the client that knows aiohttp.
 
-`AiohttpTransport.send` takes a `Request` and returns a `Response` or raises
-`TransportError`. It knows nothing of retries, throttling or JSON: those live above it,
-so that a test or another HTTP library can stand in with the same two methods.
+A `Transport` takes a `Request` and returns a `Response` or raises `TransportError`. It
+knows nothing of retries, throttling or JSON: those live above it, so that a test
+(`c1iam.testing.MockTransport`) or another HTTP library can stand in with the same two
+methods. `AiohttpTransport` is the one a `Session` makes unless it is given another.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import logging
+import ssl
+import time
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 import aiohttp
 from yarl import URL
 
-from ._errors import TransportError
+from ._config import proxy_for
+from ._errors import InvalidArgument, TransportError
 from ._sansio import Request, Response
 
-__all__ = ["AiohttpTransport", "Transport"]
+__all__ = ["AiohttpTransport", "Transport", "check_trace_configs"]
+
+logger = logging.getLogger("c1iam")
 
 
+@runtime_checkable
 class Transport(Protocol):
-    """What the session needs from an HTTP library."""
+    """What a `Session` needs from an HTTP library: `Session(transport=...)`.
+
+    `send` sends one `c1iam.Request` and returns its `c1iam.Response` (any status), or
+    raises `c1iam.TransportError` when no answer came (set `request_may_have_been_sent=False`
+    when the connection was never made: a create may then be sent again). `aclose` closes
+    every connection; the session calls it when it closes. Throttling, retries, streams
+    and errors by status are the session's, the same over any transport.
+    """
 
     async def send(self, request: Request) -> Response:
         """Send one request; return its answer or raise `TransportError`."""
@@ -30,16 +46,52 @@ class Transport(Protocol):
         ...
 
 
+def check_trace_configs(
+    trace_configs: Sequence[aiohttp.TraceConfig] | None,
+) -> tuple[aiohttp.TraceConfig, ...]:
+    """`trace_configs` as a tuple, if each is an `aiohttp.TraceConfig`."""
+    if trace_configs is None:
+        return ()
+    if isinstance(trace_configs, aiohttp.TraceConfig) or not isinstance(
+        trace_configs, list | tuple
+    ):
+        raise InvalidArgument("trace_configs must be a list of aiohttp.TraceConfig")
+    for config in trace_configs:
+        if not isinstance(config, aiohttp.TraceConfig):
+            raise InvalidArgument(
+                f"trace_configs must hold aiohttp.TraceConfig objects, got {type(config).__name__}"
+            )
+    return tuple(trace_configs)
+
+
 class AiohttpTransport:
     """One `aiohttp.ClientSession` with a connection pool sized to the session's concurrency.
 
-    TLS verification is aiohttp's default (on) and there is no switch to turn it off.
+    - `verify`: True (aiohttp's default context, the system's CAs), an `ssl.SSLContext`
+      (a private CA's, built by the settings from `verify="ca.pem"`), or False.
+    - `proxies`: `{"https": url, "http": url, "no": hosts}` from the environment; a proxy
+      is chosen per request (`proxy_for`). aiohttp's own `trust_env` stays off: it would
+      also send credentials from `.netrc`.
+    - `trace_configs`: aiohttp `TraceConfig`s; each request's `trace_request_ctx` is a dict
+      with `method`, `host`, `route`, `attempt` and `queued_for` (never a header).
+
     The `ClientSession` is made on first use, inside the running event loop.
     """
 
-    def __init__(self, *, max_connections: int, timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        timeout: float,
+        verify: ssl.SSLContext | bool = True,
+        proxies: Mapping[str, str] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+    ) -> None:
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._verify = verify
+        self._proxies = dict(proxies or {})
+        self._trace_configs = list(trace_configs)
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
 
@@ -48,10 +100,14 @@ class AiohttpTransport:
             raise TransportError("the session is closed", request_may_have_been_sent=False)
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections),
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=self._verify),
                 timeout=self._timeout,
                 # No cookies: both APIs are stateless, and a cookie jar would only grow.
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # Proxies are chosen per request from the settings; aiohttp's trust_env
+                # would add `.netrc` credentials, and the key header is the only credential.
+                trust_env=False,
+                trace_configs=self._trace_configs or None,
             )
         return self._session
 
@@ -63,6 +119,8 @@ class AiohttpTransport:
             # The sans-I/O core encoded nothing of the query: yarl encodes `+`, `/` and `=`
             # in values (an IAM cursor holds all three) as %2B, %2F and %3D.
             url = url.extend_query(request.params)
+        fields = request.trace_fields()
+        started = time.monotonic()
         try:
             async with client.request(
                 request.method,
@@ -70,9 +128,19 @@ class AiohttpTransport:
                 headers=request.headers,
                 data=request.body,
                 allow_redirects=False,
+                proxy=proxy_for(request.url, self._proxies),
+                trace_request_ctx=fields,
             ) as answer:
                 body = await answer.read()
-                return Response(status=answer.status, headers=answer.headers, body=body)
+                response = Response(
+                    status=answer.status, headers=answer.headers, body=body, request=request
+                )
+        except aiohttp.ClientConnectorCertificateError as error:
+            raise TransportError(
+                f"{request.description}: the server's TLS certificate was refused "
+                f"({error.certificate_error}); for a private CA pass verify='ca.pem'",
+                request_may_have_been_sent=False,
+            ) from None
         except aiohttp.ClientConnectorError as error:
             raise TransportError(
                 f"{request.description}: cannot connect: {error.os_error or error}",
@@ -86,6 +154,19 @@ class AiohttpTransport:
             raise TransportError(
                 f"{request.description}: {type(error).__name__}: {error}"
             ) from None
+        # `extra` gives structured log handlers the same fields as a trace.
+        logger.debug(
+            "sent %s %s %s: %d in %.3f s (attempt %d, queued %.3f s)",
+            fields["method"],
+            fields["host"],
+            fields["route"],
+            response.status,
+            time.monotonic() - started,
+            fields["attempt"],
+            fields["queued_for"],
+            extra={"c1iam": {**fields, "status": response.status}},
+        )
+        return response
 
     async def aclose(self) -> None:
         """Close the pool; later sends raise `TransportError`."""

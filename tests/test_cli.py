@@ -264,4 +264,5 @@ async def test_the_key_is_never_printed(fake: FakeCloudOne, tmp_path: Path) -> N
     assert "Unauthorized" in refused.stderr
     for ran in (ok, refused):
         assert secret not in ran.stdout + ran.stderr
-    assert "GET /users" in ok.stderr  # -v logged the requests
+    assert "GET http://127.0.0.1" in ok.stderr  # -v logged the requests, host included
+    assert "/accounts/api/users: 200" in ok.stderr
