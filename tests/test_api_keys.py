@@ -132,7 +132,7 @@ async def test_modify_with_nothing_names_only_what_it_takes(
     with pytest.raises(c1iam.InvalidArgument, match="modify needs at least one of") as raised:
         await session.api_keys.modify(next(iter(fake.api_keys)))
     assert "allowed_cidrs=" in str(raised.value)
-    assert "locale=" not in str(raised.value)  # create takes it, modify does not
+    assert "locale=" in str(raised.value)
     assert fake.requests == []
 
 

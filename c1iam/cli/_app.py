@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import c1iam
+from c1iam.models.users import UserState
 from c1iam.resources._base import check_int32_id, check_uuid
 from c1iam.testing import FakeCloudOne, RateLimit
 
@@ -312,7 +313,7 @@ def users_describe(target: Target, user_id: str, output_format: str | None) -> N
 @click.option("--state", type=click.Choice(["enabled", "disabled"]), help="The new state.")
 @click.pass_obj
 def users_modify(
-    target: Target, user_ids: tuple[str, ...], role_id: str | None, state: str | None
+    target: Target, user_ids: tuple[str, ...], role_id: str | None, state: UserState | None
 ) -> None:
     """Change the role and/or state of users (IDs as arguments or on stdin), in bulk."""
     if role_id is None and state is None:
