@@ -13,9 +13,13 @@ It serves both APIs from a real aiohttp server on loopback, as strictly as the r
 and can be rate-limited (`fake.rate_limit = RateLimit(rate=50, burst=50)`) and scripted to
 fail (`fake.inject(Fault.status(503, html=True, retry_after="30"))`). It does not import the
 client: it speaks only the wire protocol.
+
+For unit tests without a socket, `MockTransport(handler)` answers a session's requests with
+a function: `c1iam.Session(key, transport=MockTransport(handler))`.
 """
 
 from ._faults import Fault, RateLimit
+from ._mock import MockTransport
 from ._server import FakeCloudOne, RecordedRequest
 
-__all__ = ["FakeCloudOne", "Fault", "RateLimit", "RecordedRequest"]
+__all__ = ["FakeCloudOne", "Fault", "MockTransport", "RateLimit", "RecordedRequest"]
