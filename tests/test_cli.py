@@ -15,6 +15,8 @@ from pathlib import Path
 import attrs
 import pytest
 
+import c1iam as c1iam_library
+from c1iam.cli._app import usage_message
 from c1iam.testing import FakeCloudOne, RateLimit
 
 pytestmark = pytest.mark.anyio
@@ -247,7 +249,19 @@ async def test_unreachable_service_is_a_failure(tmp_path: Path) -> None:
     )
     assert ran.code == 1
     assert "TransportError" in ran.stderr
+    assert "GET http://127.0.0.1:9/api/users: cannot connect" in ran.stderr  # host and path
     assert "Traceback" not in ran.stderr
+
+
+def test_usage_messages_name_flags_not_argument_names() -> None:
+    with pytest.raises(c1iam_library.InvalidArgument) as raised:
+        c1iam_library.Session("id:secret", accounts_url="http://example.com/api")
+    message = usage_message(raised.value)
+    assert message.startswith("--accounts-url uses plain HTTP to 'example.com'")
+    assert "accounts_url" not in message
+    assert usage_message(ValueError("max_concurrency and my_role_id")) == (
+        "--max-concurrency and my_role_id"  # only whole names
+    )
 
 
 async def test_the_key_is_never_printed(fake: FakeCloudOne, tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
@@ -56,6 +57,24 @@ class UsageFailure(Failure):
     """A usage or configuration error: one line on stderr, exit 2."""
 
     exit_code = EXIT_USAGE
+
+
+# The library's messages name its arguments; a user of the command typed these flags.
+FLAGS = {
+    "accounts_url": "--accounts-url",
+    "workload_url": "--workload-url",
+    "max_concurrency": "--max-concurrency",
+    "legacy_auth": "--legacy-auth",
+    "role_id": "--role-id",
+}
+
+
+def usage_message(error: Exception) -> str:
+    """`error`'s message with the library's argument names replaced by the command's flags."""
+    message = str(error)
+    for argument, flag in FLAGS.items():
+        message = re.sub(rf"(?<![\w-]){argument}\b", flag, message)
+    return message
 
 
 @attrs.frozen(kw_only=True)
@@ -123,7 +142,7 @@ class Target:
                 **options,
             )
         except ValueError as error:
-            raise UsageFailure(str(error)) from None
+            raise UsageFailure(usage_message(error)) from None
         async with session:
             yield session
 
@@ -138,7 +157,7 @@ def run(target: Target, work: Callable[[c1iam.Session], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except c1iam.InvalidArgument as error:
-        raise UsageFailure(str(error)) from None
+        raise UsageFailure(usage_message(error)) from None
     except c1iam.C1IAMError as error:
         raise Failure(f"{type(error).__name__}: {error}") from None
     except OSError as error:  # writing the output
