@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from types import SimpleNamespace
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import aiohttp
 from yarl import URL
@@ -21,9 +22,11 @@ from ._config import proxy_for
 from ._errors import InvalidArgument, TransportError
 from ._sansio import Request, Response
 
-__all__ = ["AiohttpTransport", "Transport", "check_trace_configs"]
+__all__ = ["AiohttpTransport", "Transport", "check_trace_configs", "request_hooks"]
 
 logger = logging.getLogger("c1iam")
+
+StateT = TypeVar("StateT")
 
 
 @runtime_checkable
@@ -62,6 +65,45 @@ def check_trace_configs(
                 f"trace_configs must hold aiohttp.TraceConfig objects, got {type(config).__name__}"
             )
     return tuple(trace_configs)
+
+
+def request_hooks(
+    start: Callable[[Mapping[str, Any]], StateT],
+    finish: Callable[[StateT, int | None, BaseException | None], None],
+) -> aiohttp.TraceConfig:
+    """An aiohttp `TraceConfig` that calls `start(fields)` as each c1iam request starts
+    (`fields`: method, host, route, attempt, queued_for) and `finish(state, status, error)`
+    when it ends, with what `start` returned: the status of an answer, or the exception of
+    a request that got none. Requests of other aiohttp clients are left alone. This keeps
+    aiohttp's tracing API here: `c1iam.otel` builds spans on it.
+    """
+    config = aiohttp.TraceConfig()
+
+    async def on_start(
+        _: aiohttp.ClientSession, context: SimpleNamespace, __: aiohttp.TraceRequestStartParams
+    ) -> None:
+        fields = context.trace_request_ctx
+        if isinstance(fields, Mapping) and "route" in fields:
+            context.c1iam_state = start(fields)
+
+    async def on_end(
+        _: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        if hasattr(context, "c1iam_state"):
+            finish(context.c1iam_state, params.response.status, None)
+
+    async def on_exception(
+        _: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestExceptionParams,
+    ) -> None:
+        if hasattr(context, "c1iam_state"):
+            finish(context.c1iam_state, None, params.exception)
+
+    config.on_request_start.append(on_start)
+    config.on_request_end.append(on_end)
+    config.on_request_exception.append(on_exception)
+    return config
 
 
 class AiohttpTransport:
