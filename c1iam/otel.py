@@ -22,8 +22,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+try:
+    from opentelemetry import trace
+    from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("c1iam.otel needs OpenTelemetry's API: pip install 'c1iam[otel]'") from error
 
 from ._transport import request_hooks
 from ._version import __version__
