@@ -99,31 +99,35 @@ _CIDR: Final = re.compile(r"[0-9A-Fa-f.:]+/[0-9]{1,3}")
 _URN: Final = re.compile(r"urn:[!-~]+")  # printable ASCII, no whitespace
 
 
+def _matching(pattern: re.Pattern[str], name: str, value: str, expected: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidArgument(f"{name} must be {expected}, got {value!r}")
+    return value
+
+
 def check_account_id(name: str, value: str) -> str:
     """`value` if it is a Cloud One account ID: 12 letters or digits."""
-    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
-        raise InvalidArgument(f"{name} must be a 12-character account ID, got {value!r}")
-    return value
+    return _matching(_ACCOUNT_ID, name, value, "a 12-character account ID")
 
 
 def check_role_id(name: str, value: str) -> str:
     """`value` if it is a Cloud One role ID ("full-access"): lower-case letters, digits, `-`."""
-    if not isinstance(value, str) or not _ROLE_ID.fullmatch(value):
-        raise InvalidArgument(
-            f"{name} must be a Cloud One role ID such as 'full-access' (lower-case letters, "
-            f"digits and '-'), got {value!r}"
-        )
-    return value
+    return _matching(
+        _ROLE_ID,
+        name,
+        value,
+        "a Cloud One role ID such as 'full-access' (lower-case letters, digits and '-')",
+    )
 
 
 def check_identifier(name: str, value: str) -> str:
     """`value` if it is an opaque ID safe in a URL path: letters, digits, `.`, `_`, `~`, `-`."""
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise InvalidArgument(
-            f"{name} must be 1 to 128 letters, digits, '.', '_', '~' or '-' "
-            f"starting with a letter or digit, got {value!r}"
-        )
-    return value
+    return _matching(
+        _IDENTIFIER,
+        name,
+        value,
+        "1 to 128 letters, digits, '.', '_', '~' or '-' starting with a letter or digit",
+    )
 
 
 def check_email(name: str, value: str) -> str:
