@@ -123,6 +123,17 @@ async def test_verify_false_works_and_is_logged_as_a_warning(
             assert len(await session.users.list().collect()) == 3
 
 
+def test_a_context_that_does_not_verify_is_logged_too(caplog: pytest.LogCaptureFixture) -> None:
+    lax = ssl.create_default_context()
+    lax.check_hostname = False
+    lax.verify_mode = ssl.CERT_NONE
+    with caplog.at_level(logging.WARNING, logger="c1iam"):
+        c1iam.Session("id:secret", verify=lax)
+        c1iam.Session("id:secret", verify=ssl.create_default_context())
+    assert len(caplog.records) == 1
+    assert "does not check certificates" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("verify", "message"),
     [
