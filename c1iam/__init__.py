@@ -23,9 +23,12 @@ from ._errors import (
     Unauthorized,
 )
 from ._retry import RetryPolicy
+from ._sansio import Request, Response
 from ._session import Session
 from ._streams import Page, Stream
 from ._throttle import ThrottleStats
+from ._transport import Transport
+from ._version import __version__ as __version__
 from .models import (
     Account,
     AdministratorRole,
@@ -36,8 +39,6 @@ from .models import (
     Rights,
     User,
 )
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "APIError",
@@ -56,6 +57,8 @@ __all__ = [
     "Page",
     "ProtocolError",
     "RateLimited",
+    "Request",
+    "Response",
     "RetryPolicy",
     "Rights",
     "Secret",
@@ -65,6 +68,7 @@ __all__ = [
     "Stream",
     "StreamConsumed",
     "ThrottleStats",
+    "Transport",
     "TransportError",
     "Unauthorized",
     "User",

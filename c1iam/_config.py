@@ -1,4 +1,4 @@
-"""Session settings: regions, base URLs, environment variables (pure).
+"""Session settings: regions, base URLs, TLS, proxies, environment variables (pure).
 
 Everything a `Session` is configured with is checked here, when the session is built,
 so that bad configuration is an `InvalidArgument` before anything is sent.
@@ -7,18 +7,22 @@ so that bad configuration is an `InvalidArgument` before anything is sent.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
 import os
+import ssl
+import urllib.request
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlsplit
 
 import attrs
 
-from ._arguments import check_positive_int
+from ._arguments import check_flag, check_positive_int
 from ._auth import Secret
 from ._errors import InvalidArgument
 from ._retry import RetryPolicy
+from ._version import __version__
 
 __all__ = [
     "DEFAULT_ACCOUNTS_URL",
@@ -29,8 +33,17 @@ __all__ = [
     "ENV_REGION",
     "REGIONS",
     "Settings",
+    "Verify",
     "check_base_url",
+    "is_loopback",
+    "proxy_for",
 ]
+
+logger = logging.getLogger("c1iam")
+
+Verify = bool | str | os.PathLike[str] | ssl.SSLContext
+"""What `Session(verify=...)` takes: True (the system's CAs), a CA bundle file or directory,
+an `ssl.SSLContext`, or False (no verification: the last resort, logged as a warning)."""
 
 ENV_API_KEY: Final = "C1IAM_API_KEY"
 ENV_REGION: Final = "C1IAM_REGION"
@@ -63,7 +76,8 @@ DEFAULT_MAX_ANSWER_SIZE: Final = 32 * 1024 * 1024
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and "localhost": hosts that never leave this machine."""
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
@@ -81,7 +95,7 @@ def check_base_url(url: str, *, name: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidArgument(f"{name} must be an absolute http(s) URL, got {url!r}")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise InvalidArgument(
             f"{name} uses plain HTTP to {parts.hostname!r}: only https:// is allowed, "
             "except for loopback hosts (127.0.0.0/8, ::1, localhost)"
@@ -118,9 +132,109 @@ def _check_key(key: object) -> None:
             )
 
 
+def resolve_verify(verify: Verify) -> ssl.SSLContext | bool:
+    """What the transport verifies TLS with: True (the default context), a context, or False.
+
+    A CA bundle is loaded here, so that a wrong path is an `InvalidArgument` at once, not a
+    TLS failure on the first request. False is allowed, and logged once as a warning.
+    """
+    if verify is True:
+        return True
+    if verify is False:
+        logger.warning(
+            "TLS verification is off (verify=False): anyone on the network path can read "
+            "and change the requests, and the API key; pass verify='ca.pem' instead"
+        )
+        return False
+    if isinstance(verify, ssl.SSLContext):
+        if verify.verify_mode == ssl.CERT_NONE or not verify.check_hostname:
+            logger.warning(
+                "the SSLContext given as verify= does not check certificates or host names"
+            )
+        return verify
+    if isinstance(verify, str | os.PathLike):
+        path = os.fspath(verify)
+        try:
+            if os.path.isdir(path):
+                return ssl.create_default_context(capath=path)
+            return ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as error:
+            raise InvalidArgument(
+                f"verify: cannot load CA certificates from {path!r}: {error}"
+            ) from None
+    raise InvalidArgument(
+        "verify must be True, False, a CA bundle path or an ssl.SSLContext, "
+        f"got {type(verify).__name__}"
+    )
+
+
+def user_agent_header(token: str | None) -> str:
+    """`c1iam/<version>`, after the caller's own product token when there is one."""
+    ours = f"c1iam/{__version__}"
+    if token is None:
+        return ours
+    if not isinstance(token, str) or not token.strip() or not token.isprintable():
+        raise InvalidArgument(
+            f"user_agent must be a product token such as 'my-audit/1.2', got {token!r}"
+        )
+    return f"{token.strip()} {ours}"
+
+
+def environment_proxies(environ: Mapping[str, str]) -> dict[str, str]:
+    """`{"https": ..., "http": ..., "no": ...}` from `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`
+    (either case; lower case first, as curl and the standard library do).
+
+    Only the environment: never `.netrc`, whose credentials aiohttp's own `trust_env`
+    would send (the key header is the only credential c1iam sends).
+    """
+    proxies: dict[str, str] = {}
+    for scheme in ("https", "http", "no"):
+        for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+            value = environ.get(name, "").strip()
+            if value:
+                proxies[scheme] = value
+                break
+    for scheme in ("https", "http"):
+        if scheme in proxies:
+            check_proxy_url(proxies[scheme], name=f"{scheme.upper()}_PROXY")
+    return proxies
+
+
+def check_proxy_url(url: str, *, name: str) -> None:
+    """Refuse a proxy URL the transport cannot use (the message never shows a password)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(
+            f"{name} must be an http:// or https:// proxy URL, got one with scheme {parts.scheme!r}"
+        )
+
+
+def proxy_for(url: str, proxies: Mapping[str, str]) -> str | None:
+    """The proxy to reach `url` through, or None to connect directly.
+
+    Loopback hosts are always reached directly: plain HTTP is allowed to them because it
+    never leaves the machine, and a proxy would carry it, and the key, across a network.
+    `NO_PROXY` is read as the standard library reads it (host suffixes, `*` for all).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    proxy = proxies.get(parts.scheme)
+    if proxy is None or is_loopback(host):
+        return None
+    no_proxy = proxies.get("no")
+    if no_proxy and urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+        f"{host}:{parts.port}" if parts.port else host, {"no": no_proxy}
+    ):
+        return None
+    return proxy
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """What a session was configured with, checked and resolved.
+
+    `verify` is what the transport checks certificates with; `proxies` the environment's
+    (`https`, `http`, `no`), empty with `trust_env=False`; `user_agent` the header's value.
 
     Built by `Settings.resolve` from the `Session` arguments and the environment.
     """
@@ -135,6 +249,9 @@ class Settings:
     retry: RetryPolicy
     timeout: float
     max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE
+    verify: ssl.SSLContext | bool = True
+    proxies: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # may hold passwords
+    user_agent: str = f"c1iam/{__version__}"
 
     @classmethod
     def resolve(
@@ -150,6 +267,9 @@ class Settings:
         retry: RetryPolicy | None,
         timeout: float,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
+        verify: Verify = True,
+        trust_env: bool = True,
+        user_agent: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Check every argument, fill defaults from `environ` (`os.environ` by default)."""
@@ -183,4 +303,7 @@ class Settings:
             retry=retry if retry is not None else RetryPolicy(),
             timeout=checked_timeout,
             max_answer_size=check_positive_int("max_answer_size", max_answer_size),
+            verify=resolve_verify(verify),
+            proxies=environment_proxies(environ) if check_flag("trust_env", trust_env) else {},
+            user_agent=user_agent_header(user_agent),
         )

@@ -165,6 +165,16 @@ def _homogeneous_tuples(converter: cattrs.Converter) -> Callable[[Any, Any], tup
     return structure_items
 
 
+def _is_open_enumeration(candidate: Any) -> bool:
+    """`Literal["a", "b"] | str | None`: documented values, and whatever else a server sends."""
+    arguments = typing.get_args(candidate)
+    return (
+        typing.get_origin(candidate) is typing.Union
+        and str in arguments
+        and any(typing.get_origin(argument) is typing.Literal for argument in arguments)
+    )
+
+
 def _is(expected: Any) -> Callable[[Any], bool]:
     def predicate(candidate: Any) -> bool:
         return bool(candidate == expected)
@@ -310,6 +320,10 @@ def make_converter() -> cattrs.Converter:
         converter.register_structure_hook_func(
             _is(type_ | None), _strict(type_, name, nullable=True)
         )
+    # Read as any string: the `Literal` documents the known values, it does not refuse others.
+    converter.register_structure_hook_func(
+        _is_open_enumeration, _strict(str, "a string", nullable=True)
+    )
     converter.register_structure_hook(datetime, _timestamps(nullable=False))
     converter.register_structure_hook_func(_is(datetime | None), _timestamps(nullable=True))
     parsed: dict[Any, Callable[[Any, type], Any]] = {float: _number, Secret: _secret}

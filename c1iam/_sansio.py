@@ -1,9 +1,10 @@
 """The protocol core: requests out, responses in. Pure: no I/O, no aiohttp.
 
 A resource describes what it wants as a `Call` (which API, method, path, query, JSON
-body). `build_request` turns it into a `Request` (absolute URL, headers, encoded body)
-for the transport; `read_response` turns the transport's `Response` into parsed JSON or
-the right `APIError`. `parse_retry_after` reads both forms of RFC 9110's `Retry-After`.
+body, and the path's route template for traces). `build_request` turns it into a
+`Request` (absolute URL, headers, encoded body) for the transport; `read_response` turns
+the transport's `Response` into parsed JSON or the right `APIError`. `parse_retry_after`
+reads both forms of RFC 9110's `Retry-After`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import attrs
 
@@ -54,7 +55,9 @@ class Call:
     """What a resource asks for, before URLs and credentials are known.
 
     `idempotent` is False only for creates: a create is never sent twice after an
-    ambiguous failure (API.md, "Throttling").
+    ambiguous failure. `route` is the path with its IDs replaced by placeholders
+    (`/users/{id}`): what traces and metrics group requests by (default: the path, for
+    paths without IDs).
     """
 
     api: Api
@@ -63,6 +66,7 @@ class Call:
     params: tuple[tuple[str, str], ...] = ()
     json: Any = None
     idempotent: bool = True
+    route: str = attrs.field(default=attrs.Factory(lambda call: call.path, takes_self=True))
 
     def describe(self) -> str:
         """`METHOD /path` for log lines and error messages (never the query: it holds cursors)."""
@@ -71,28 +75,78 @@ class Call:
 
 @attrs.frozen(kw_only=True)
 class Request:
-    """A request ready for the transport. Its headers carry the key: kept out of repr."""
+    """One HTTP request, as a `Transport` sends it.
+
+    `url` is absolute, without the query; `params` the query, not yet encoded; `body` the
+    encoded JSON (or None). `headers` carry the API key, so they are kept out of the repr.
+    `route` is the path template (`/users/{id}`), `attempt` counts from 1, and `queued_for`
+    is the seconds this attempt waited for the session's throttle: for traces and logs.
+    `description` (`GET https://host/api/users`) names it in messages: never the query
+    (it holds cursors) nor a header.
+    """
 
     method: str
     url: str
-    params: tuple[tuple[str, str], ...]
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    body: bytes | None
-    idempotent: bool
-    description: str
+    params: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    body: bytes | None = None
+    idempotent: bool = True
+    route: str = ""
+    attempt: int = 1
+    queued_for: float = 0.0
+    description: str = attrs.field(
+        default=attrs.Factory(lambda request: f"{request.method} {request.url}", takes_self=True)
+    )
+
+    @property
+    def host(self) -> str:
+        """The host, with its port when the URL names one."""
+        return urlsplit(self.url).netloc
+
+    def json(self) -> Any:
+        """The body, decoded (None without a body): for a `MockTransport` handler."""
+        return None if self.body is None else json.loads(self.body)
+
+    def for_attempt(self, attempt: int, *, queued_for: float) -> Request:
+        """This request, numbered as the `attempt`-th try, after `queued_for` seconds queued."""
+        return attrs.evolve(self, attempt=attempt, queued_for=queued_for)
+
+    def trace_fields(self) -> dict[str, Any]:
+        """What a trace or a log line may say about this request: never a header, a body
+        or the query (which holds cursors)."""
+        return {
+            "method": self.method,
+            "host": self.host,
+            "route": self.route,
+            "attempt": self.attempt,
+            "queued_for": self.queued_for,
+        }
 
 
 @attrs.frozen(kw_only=True)
 class Response:
-    """What the transport got back: status, headers (case-insensitive mapping), raw body.
+    """What a `Transport` got back: status, headers (a case-insensitive mapping when the
+    transport has one), the raw body, and the request it answers (for error messages).
 
     The body is kept out of repr: it may hold a secret (a created key's), and a traceback
     that records frame locals would print it.
     """
 
     status: int
-    headers: Mapping[str, str]
-    body: bytes = attrs.field(repr=False)
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+    body: bytes = attrs.field(default=b"", repr=False)
+    request: Request | None = attrs.field(default=None, repr=False, eq=False)
+
+    @classmethod
+    def from_json(
+        cls, data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """An answer with `data` as its JSON body (for a `MockTransport` handler)."""
+        return cls(
+            status=status,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            body=_JSON_ENCODER.encode(data).encode(),
+        )
 
 
 _JSON_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -113,6 +167,7 @@ def build_request(call: Call, settings: Settings) -> Request:
         base = settings.workload_url
         headers = dict(auth_headers(settings.api_key, legacy=settings.legacy_auth))
     headers["Accept"] = "application/json"
+    headers["User-Agent"] = settings.user_agent
     body: bytes | None = None
     if call.json is not None:
         body = _JSON_ENCODER.encode(call.json).encode()
@@ -125,7 +180,7 @@ def build_request(call: Call, settings: Settings) -> Request:
         headers=headers,
         body=body,
         idempotent=call.idempotent,
-        description=call.describe(),
+        route=call.route,
     )
 
 
@@ -247,8 +302,15 @@ def error_from_response(call: Call | str, response: Response, *, now: float) -> 
         headers=response.headers,
         fields=fields,
     )
-    error.request = call.describe() if isinstance(call, Call) else call
+    error.request = _where(call, response)
     return error
+
+
+def _where(call: Call | str, response: Response) -> str:
+    # The request the transport answered names the host too; a bare call only its path.
+    if response.request is not None:
+        return response.request.description
+    return call.describe() if isinstance(call, Call) else call
 
 
 def read_response(call: Call | str, response: Response, *, now: float) -> Any:
@@ -259,8 +321,7 @@ def read_response(call: Call | str, response: Response, *, now: float) -> Any:
         return None
     data, problem = _parse_json(response.body)
     if problem is not None:
-        where = call.describe() if isinstance(call, Call) else call
-        raise ProtocolError(f"{where}: status {response.status}: {problem}")
+        raise ProtocolError(f"{_where(call, response)}: status {response.status}: {problem}")
     return data
 
 

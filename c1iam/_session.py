@@ -6,9 +6,9 @@ import asyncio
 import logging
 import random
 import weakref
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._arguments import check_positive_int
 from ._bulk import BulkResult, run_bulk
@@ -17,15 +17,19 @@ from ._config import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TIMEOUT,
     Settings,
+    Verify,
 )
 from ._control import Answer
-from ._errors import APIError, C1IAMError, TransportError
+from ._errors import APIError, C1IAMError, InvalidArgument, TransportError
 from ._retry import RetryPolicy, decide
 from ._sansio import Call, build_request, read_response
 from ._streams import Pager, Stream, _Failure
 from ._throttle import Clock, SystemClock, Throttle, ThrottleStats
-from ._transport import AiohttpTransport, Transport
+from ._transport import AiohttpTransport, Transport, check_trace_configs
 from .resources import Accounts, AdministratorRoles, ApiKeys, CloudOneRoles, Invitations, Users
+
+if TYPE_CHECKING:
+    import aiohttp
 
 __all__ = ["Session"]
 
@@ -58,6 +62,18 @@ class Session:
       request may be in flight).
     - `max_answer_size` (32 MiB): the largest answer read, counted after decompression; a
       larger one is a `ProtocolError` (error answers: 64 KiB at most).
+    - `verify` (True): TLS verification with the system's CAs; a CA bundle path (file or
+      directory) or an `ssl.SSLContext` for a private CA, e.g. an on-premises Deep
+      Security Manager; False turns it off (the last resort, logged as a warning).
+    - `trust_env` (True): proxies from `HTTPS_PROXY` / `HTTP_PROXY`, skipped for hosts in
+      `NO_PROXY` and always for loopback hosts. Never credentials from `.netrc`.
+    - `user_agent`: a product token (`"my-audit/1.2"`) sent before `c1iam/<version>`.
+    - `transport`: a `c1iam.Transport` to send requests with instead of aiohttp, e.g.
+      `c1iam.testing.MockTransport`; the session closes it. `verify`, `trust_env`,
+      `timeout` and `trace_configs` configure the built-in aiohttp transport, so they
+      cannot be combined with it.
+    - `trace_configs`: aiohttp `TraceConfig`s; each request's `trace_request_ctx` is a
+      dict of `method`, `host`, `route` (`/users/{id}`), `attempt` and `queued_for`.
     - `clock`: time for the throttle and retries; tests pass a fake one.
     """
 
@@ -75,8 +91,22 @@ class Session:
         timeout: float = DEFAULT_TIMEOUT,
         read_ahead: int = 1,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
+        verify: Verify = True,
+        trust_env: bool = True,
+        user_agent: str | None = None,
+        transport: Transport | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         clock: Clock | None = None,
     ) -> None:
+        if transport is not None:
+            _check_transport(
+                transport,
+                verify=verify,
+                trust_env=trust_env,
+                timeout=timeout,
+                trace_configs=trace_configs,
+            )
+        self._trace_configs = check_trace_configs(trace_configs)
         self._settings = Settings.resolve(
             api_key,
             region=region,
@@ -88,12 +118,15 @@ class Session:
             retry=retry,
             timeout=timeout,
             max_answer_size=max_answer_size,
+            verify=verify,
+            trust_env=trust_env,
+            user_agent=user_agent,
         )
         self._read_ahead = check_positive_int("read_ahead", read_ahead)
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._random = random.Random()  # noqa: S311 - jitter, not cryptography
-        # Made on first use, inside the running event loop.
-        self._transport: Transport | None = None
+        # Made on first use, inside the running event loop (unless given).
+        self._transport: Transport | None = transport
         self._throttle: Throttle | None = None
         self._streams: weakref.WeakSet[Stream[Any]] = weakref.WeakSet()
         self._closed = False
@@ -192,13 +225,17 @@ class Session:
             )
         if self._loop is None:
             self._loop = running
-        if self._transport is None or self._throttle is None:
-            settings = self._settings
+        settings = self._settings
+        if self._transport is None:
             self._transport = AiohttpTransport(
                 max_connections=settings.max_concurrency,
                 timeout=settings.timeout,
                 max_answer_size=settings.max_answer_size,
+                verify=settings.verify,
+                proxies=settings.proxies,
+                trace_configs=self._trace_configs,
             )
+        if self._throttle is None:
             self._throttle = Throttle(
                 max_concurrency=settings.max_concurrency,
                 rate=settings.rate,
@@ -260,7 +297,9 @@ class Session:
         while True:
             ticket = await throttle.acquire(not_before=not_before, give_up_at=give_up_at)
             try:
-                response = await transport.send(request)
+                response = await transport.send(
+                    request.for_attempt(retries + 1, queued_for=ticket.queued)
+                )
                 result = read_response(call, response, now=self._clock.time())
             except (APIError, TransportError) as error:
                 failure: C1IAMError = error
@@ -324,6 +363,37 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:  # no asyncio loop: sync code, or another library such as trio
         return None
+
+
+def _check_transport(
+    transport: object,
+    *,
+    verify: object,
+    trust_env: object,
+    timeout: object,
+    trace_configs: object,
+) -> None:
+    """Refuse a transport that is not one, or options it would silently ignore."""
+    if not isinstance(transport, Transport):
+        raise InvalidArgument(
+            "transport must have async send(request) and aclose() (c1iam.Transport), "
+            f"got {type(transport).__name__}"
+        )
+    ignored = [
+        name
+        for name, value, default in (
+            ("verify", verify, True),
+            ("trust_env", trust_env, True),
+            ("timeout", timeout, DEFAULT_TIMEOUT),
+            ("trace_configs", trace_configs, None),
+        )
+        if value != default
+    ]
+    if ignored:
+        raise InvalidArgument(
+            f"{', '.join(ignored)} configure the built-in aiohttp transport; "
+            "with transport= configure your transport instead"
+        )
 
 
 def _reason(failure: C1IAMError) -> str:

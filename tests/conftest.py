@@ -12,6 +12,8 @@ import c1iam
 from c1iam._config import Settings
 from c1iam.testing import FakeCloudOne, RecordedRequest
 
+pytest_plugins = ["pytester"]  # the pytest plugin is tried in a throwaway project
+
 
 @pytest.fixture
 def anyio_backend() -> str:

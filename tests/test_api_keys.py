@@ -132,7 +132,7 @@ async def test_modify_with_nothing_names_only_what_it_takes(
     with pytest.raises(c1iam.InvalidArgument, match="modify needs at least one of") as raised:
         await session.api_keys.modify(next(iter(fake.api_keys)))
     assert "allowed_cidrs=" in str(raised.value)
-    assert "locale=" not in str(raised.value)  # create takes it, modify does not
+    assert "locale=" in str(raised.value)
     assert fake.requests == []
 
 
@@ -143,3 +143,58 @@ def test_a_secret_given_as_a_string_is_still_redacted_and_copies_keep_it() -> No
     copied = copy.deepcopy(key)
     assert copied.secret is not None
     assert copied.secret.reveal() == "k:plain-text-secret"
+
+
+@pytest.mark.parametrize(
+    ("answered", "usable"),
+    [
+        ("bare-secret", "key-id:bare-secret"),  # as in the API reference's example
+        ("key-id:joined-secret", "key-id:joined-secret"),  # already usable: kept as it is
+        ("with:colon", "key-id:with:colon"),  # a colon inside a bare secret is its own
+    ],
+)
+async def test_the_created_secret_is_always_the_value_that_authenticates(
+    fake: FakeCloudOne, session: c1iam.Session, answered: str, usable: str
+) -> None:
+    answer = {"id": "key-id", "secret": answered, "roleID": "read-only"}
+    fake.inject(Fault.status(200, body=answer, method="POST", path="^/apikeys$"))
+    created = await session.api_keys.create(role_id="read-only")
+    assert created.secret is not None
+    assert created.secret.reveal() == usable
+    assert created.secret.key_id == "key-id"
+
+
+async def test_the_fakes_created_secret_is_bare_and_joined_by_the_client(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    created = await session.api_keys.create(role_id="read-only")
+    assert created.secret is not None
+    key_id, _, bare = created.secret.reveal().partition(":")
+    assert key_id == created.id
+    assert bare
+    assert ":" not in bare
+
+
+async def test_modify_sends_locale_and_timezone(fake: FakeCloudOne, session: c1iam.Session) -> None:
+    key_id = next(iter(fake.api_keys))
+    modified = await session.api_keys.modify(key_id, locale="ja", timezone="Asia/Tokyo")
+    assert (modified.locale, modified.timezone) == ("ja", "Asia/Tokyo")
+    assert requests_to(fake, "POST", "/apikeys/")[0].body == {
+        "locale": "ja",
+        "timezone": "Asia/Tokyo",
+    }
+
+
+@pytest.mark.parametrize("role_id", ["Full-Access", "read_only", "rôle", "a/b", ""])
+async def test_role_ids_follow_the_reference_rule(
+    fake: FakeCloudOne, session: c1iam.Session, role_id: str
+) -> None:
+    with pytest.raises(c1iam.InvalidArgument, match=r"role_id must be a Cloud One role ID"):
+        await session.api_keys.create(role_id=role_id)
+    with pytest.raises(c1iam.InvalidArgument, match=r"role_id must be a Cloud One role ID"):
+        session.api_keys.list(role_id=role_id)
+    with pytest.raises(c1iam.InvalidArgument, match=r"role_id must be a Cloud One role ID"):
+        await session.invitations.create(email="a@example.com", role_id=role_id)
+    with pytest.raises(c1iam.InvalidArgument, match=r"role_id must be a Cloud One role ID"):
+        await session.users.modify(next(iter(fake.users)), role_id=role_id)
+    assert fake.requests == []

@@ -14,6 +14,8 @@ from pathlib import Path
 import attrs
 import pytest
 
+import c1iam as c1iam_library
+from c1iam.cli._app import usage_message
 from c1iam.testing import FakeCloudOne, RateLimit, RecordedRequest
 
 from .test_cli_audit import env_for, invoke
@@ -222,6 +224,17 @@ async def test_unreachable_service_is_a_failure(tmp_path: Path) -> None:
     assert "Traceback" not in ran.stderr
 
 
+def test_usage_messages_name_flags_not_argument_names() -> None:
+    with pytest.raises(c1iam_library.InvalidArgument) as raised:
+        c1iam_library.Session("id:secret", accounts_url="http://example.com/api")
+    message = usage_message(raised.value)
+    assert message.startswith("--accounts-url uses plain HTTP to 'example.com'")
+    assert "accounts_url" not in message
+    assert usage_message(ValueError("max_concurrency and my_role_id")) == (
+        "--max-concurrency and my_role_id"  # only whole names
+    )
+
+
 async def test_the_key_is_never_printed(fake: FakeCloudOne, tmp_path: Path) -> None:
     secret = fake.api_key.split(":", 1)[1]
     ok = await c1iam("-v", "users", "list", env=environment(fake), cwd=tmp_path)
@@ -236,7 +249,8 @@ async def test_the_key_is_never_printed(fake: FakeCloudOne, tmp_path: Path) -> N
     assert "the API key was refused" in refused.stderr
     for ran in (ok, refused):
         assert secret not in ran.stdout + ran.stderr
-    assert "GET /users" in ok.stderr  # -v logged the requests
+    assert "GET http://127.0.0.1" in ok.stderr  # -v logged the requests, host included
+    assert "/accounts/api/users: 200" in ok.stderr
 
 
 async def test_a_broken_pipe_ends_quietly_with_exit_0(tmp_path: Path) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pickle
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 import c1iam
 from c1iam._auth import Secret
-from c1iam._config import REGIONS, check_base_url
+from c1iam._config import REGIONS, check_base_url, proxy_for
 from tests.conftest import make_settings
 
 
@@ -122,3 +125,58 @@ def test_the_key_is_in_no_repr_and_cannot_be_pickled() -> None:
         pickle.dumps(settings.api_key)
     assert Secret("a") == Secret("a")
     assert Secret("a") != Secret("b")
+
+
+def test_proxies_come_from_the_environment_lower_case_first() -> None:
+    environ = {
+        "HTTPS_PROXY": "http://upper:3128",
+        "https_proxy": "http://lower:3128",
+        "HTTP_PROXY": "http://plain:3128",
+        "NO_PROXY": "internal.example",
+    }
+    settings = make_settings(environ=environ)
+    assert dict(settings.proxies) == {
+        "https": "http://lower:3128",
+        "http": "http://plain:3128",
+        "no": "internal.example",
+    }
+    assert make_settings(environ=environ, trust_env=False).proxies == {}
+    assert "lower" not in repr(settings)  # a proxy URL may hold a password
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://accounts.cloudone.trendmicro.com/api/users", "http://proxy:3128"),
+        ("https://dsm.internal.example:4119/api/roles", None),  # NO_PROXY suffix
+        ("https://internal.example/api", None),
+        ("https://127.0.0.1:4119/api", None),  # loopback: never proxied
+        ("http://localhost:8080/api", None),
+        ("https://[::1]:4119/api", None),
+    ],
+)
+def test_proxy_for_honours_no_proxy_and_loopback(url: str, expected: str | None) -> None:
+    proxies = {"https": "http://proxy:3128", "http": "http://proxy:3128", "no": "internal.example"}
+    assert proxy_for(url, proxies) == expected
+
+
+def test_no_proxy_star_disables_every_proxy() -> None:
+    assert proxy_for("https://example.com/api", {"https": "http://proxy:1", "no": "*"}) is None
+    assert proxy_for("https://example.com/api", {"http": "http://proxy:1"}) is None
+
+
+def test_the_user_agent_is_c1iam_after_the_callers_token() -> None:
+    assert make_settings().user_agent == f"c1iam/{c1iam.__version__}"
+    assert (
+        make_settings(user_agent="audit/1.0").user_agent == f"audit/1.0 c1iam/{c1iam.__version__}"
+    )
+
+
+def test_verify_false_is_kept_and_a_path_becomes_a_context(tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca_file))
+    assert make_settings(verify=False).verify is False
+    context = make_settings(verify=str(ca_file)).verify
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname

@@ -98,8 +98,18 @@ async def test_describe_gives_the_stored_item_and_not_found_for_an_absent_one(
 BAD_OPAQUE_IDS = ["", ".", "..", "../users", "a/b", "a b", "a?b=c", "é", "x" * 129, "-x", 42, None]
 
 
-@pytest.mark.parametrize("collection", OPAQUE_IDS, ids=ids(OPAQUE_IDS))
-@pytest.mark.parametrize("bad_id", BAD_OPAQUE_IDS)
+# A Cloud One role ID follows the reference's rule, ^[a-z0-9-]+$: "-x" and a long one pass it.
+BAD_ROLE_IDS = [bad for bad in BAD_OPAQUE_IDS if bad not in ("-x", "x" * 129)] + ["Full-Access"]
+
+
+@pytest.mark.parametrize(
+    ("collection", "bad_id"),
+    [
+        pytest.param(collection, bad_id, id=f"{collection.attribute}-{bad_id!r:.20}")
+        for collection in OPAQUE_IDS
+        for bad_id in (BAD_ROLE_IDS if collection is ROLES else BAD_OPAQUE_IDS)
+    ],
+)
 async def test_ids_that_could_leave_their_path_are_refused_before_sending(
     fake: FakeCloudOne, session: c1iam.Session, collection: Collection, bad_id: Any
 ) -> None:

@@ -27,6 +27,10 @@ EXTRAS = {
     "Rights",  # the typed rights tree of AdministratorRole
     "StreamConsumed",  # a stream iterated twice
     "ThrottleStats",  # session.stats()
+    # Session(transport=...): the protocol API.md names, and what it sends and returns.
+    "Transport",
+    "Request",
+    "Response",
 }
 
 
@@ -74,6 +78,9 @@ def test_the_session_signature_matches_the_contract() -> None:
     assert parameters["api_key"].default is None
     for keyword in (
         "region", "accounts_url", "workload_url", "legacy_auth", "max_concurrency", "rate",
-        "retry", "timeout",
+        "retry", "timeout", "verify", "trust_env", "user_agent", "transport", "trace_configs",
     ):  # fmt: skip
         assert parameters[keyword].kind is inspect.Parameter.KEYWORD_ONLY, keyword
+    defaults = {"verify": True, "trust_env": True, "user_agent": None, "transport": None}
+    for keyword, default in {**defaults, "trace_configs": None}.items():
+        assert parameters[keyword].default is default, keyword

@@ -184,3 +184,31 @@ def test_a_retry_after_in_the_past_means_now() -> None:
     past = format_datetime(datetime(2000, 1, 1, tzinfo=UTC), usegmt=True)
     assert parse_retry_after(past, now=datetime(2026, 1, 1, tzinfo=UTC).timestamp()) == 0.0
     assert parse_retry_after("-5", now=0.0) == 0.0
+
+
+def test_a_request_carries_its_route_user_agent_and_traceable_fields() -> None:
+    call = Call(api=Api.ACCOUNTS, method="GET", path="/users/abc", route="/users/{id}")
+    request = build_request(call, make_settings(user_agent="audit/2"))
+    assert request.headers["User-Agent"] == f"audit/2 c1iam/{c1iam.__version__}"
+    assert request.description == "GET https://accounts.cloudone.trendmicro.com/api/users/abc"
+    fields = request.for_attempt(3, queued_for=1.5).trace_fields()
+    assert fields == {
+        "method": "GET",
+        "host": "accounts.cloudone.trendmicro.com",
+        "route": "/users/{id}",
+        "attempt": 3,
+        "queued_for": 1.5,
+    }
+    assert KEY not in repr(fields)
+    # A path without IDs is its own route.
+    assert Call(api=Api.WORKLOAD, method="GET", path="/roles").route == "/roles"
+
+
+def test_an_error_names_the_host_of_the_request_it_answers() -> None:
+    call = Call(api=Api.WORKLOAD, method="DELETE", path="/roles/7", route="/roles/{id}")
+    request = build_request(call, make_settings(workload_url="https://dsm.example:4119/api"))
+    answer = Response(status=404, headers={}, body=b'{"message": "gone"}', request=request)
+    error = error_from_response(call, answer, now=0.0)
+    assert str(error) == "404 gone (DELETE https://dsm.example:4119/api/roles/7)"
+    without_request = error_from_response(call, response(404, b'{"message": "gone"}'), now=0.0)
+    assert str(without_request) == "404 gone (DELETE /roles/7)"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
 import c1iam
+import c1iam.resources
 from c1iam._converter import structure
+from c1iam.models.users import UserState
 from c1iam.testing import FakeCloudOne, Fault, RecordedRequest
 from tests.conftest import ERROR_CLASSES, requests_to
 
@@ -229,3 +231,27 @@ async def test_the_key_never_reaches_the_logs(
     assert secret not in caplog.text
     assert secret not in str(raised.value) + repr(raised.value)
     assert "retrying" in caplog.text
+
+
+async def test_an_upper_case_uuid_is_lower_cased_before_the_url(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    user_id = next(iter(fake.users))
+    user = await session.users.describe(user_id.upper())
+    assert user.id == user_id
+    assert users_requests(fake, "GET")[0].path == f"/users/{user_id}"
+
+
+async def test_a_state_the_reference_does_not_document_is_still_read(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    user_id = next(iter(fake.users))
+    fake.users[user_id]["state"] = "locked"
+    assert (await session.users.describe(user_id)).state == "locked"
+
+
+def test_states_are_typed_by_the_documented_values() -> None:
+    hints = get_type_hints(c1iam.resources.Users.modify)
+    assert hints["state"] == UserState | None  # mypy refuses state="disbled"
+    assert get_args(UserState) == ("enabled", "disabled")
+    assert get_type_hints(c1iam.User)["state"] == UserState | str | None  # others still read

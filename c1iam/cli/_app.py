@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -48,6 +49,24 @@ DEMO_ROLES: Final = 200
 DEMO_INVITATIONS: Final = 12
 DEMO_SEED: Final = 7
 DEMO_RATE: Final = 20.0
+
+
+# The library's messages name its arguments; a user of the command typed these flags.
+FLAGS = {
+    "accounts_url": "--accounts-url",
+    "workload_url": "--workload-url",
+    "max_concurrency": "--max-concurrency",
+    "legacy_auth": "--legacy-auth",
+    "role_id": "--role-id",
+}
+
+
+def usage_message(error: Exception) -> str:
+    """`error`'s message with the library's argument names replaced by the command's flags."""
+    message = str(error)
+    for argument, flag in FLAGS.items():
+        message = re.sub(rf"(?<![\w-]){argument}\b", flag, message)
+    return message
 
 
 @attrs.frozen(kw_only=True)
@@ -125,7 +144,7 @@ class Target:
                 **options,
             )
         except ValueError as error:
-            raise UsageFailure(str(error)) from None
+            raise UsageFailure(usage_message(error)) from None
         async with session:
             yield session
 
@@ -166,7 +185,7 @@ def run(target: Target, work: Callable[[c1iam.Session], Awaitable[T]], *, api: s
         except BaseExceptionGroup as group:
             raise _first_library_error(group) from None
     except c1iam.InvalidArgument as error:
-        raise UsageFailure(str(error)) from None
+        raise UsageFailure(usage_message(error)) from None
     except c1iam.C1IAMError as error:
         raise Failure(explain(error, hosts.get(api))) from None
     except BrokenPipeError:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 import c1iam
+from c1iam.models.users import UserState
 
 from ._app import CHECKS, Failure, Target, UsageFailure, cli, format_option, run
 from ._audit import account_of
@@ -163,7 +164,7 @@ def users_modify(
     user_ids: tuple[str, ...],
     source: Any,
     role_id: str | None,
-    state: str | None,
+    state: UserState | None,
     dry_run: bool,
 ) -> None:
     """Change the role and/or state of users (IDs as arguments, in a file or on stdin)."""

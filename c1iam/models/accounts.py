@@ -19,6 +19,7 @@ class Account:
     locale: str | None = None
     timezone: str | None = None
     region: str | None = None
+    # The reference documents no values for an account's state: any string is read.
     state: str | None = None
     mfa_required: bool | None = None
     created: datetime | None = None

@@ -34,7 +34,7 @@ class ApiKey:
     timezone: str | None = None
     allowed_ips: tuple[str, ...] | None = None
     allowed_cidrs: tuple[str, ...] | None = None
-    enabled: bool | None = None
+    enabled: bool | None = None  # a key has no `state`: `enabled` is its only switch
     created: datetime | None = None
     last_modified: datetime | None = None
     last_activity: datetime | None = None

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import attrs
 
-__all__ = ["Invitation", "InvitationRequest"]
+__all__ = ["Invitation", "InvitationRequest", "InvitationState"]
+
+InvitationState = Literal["invited"]
+"""The state the API reference's examples show for an invitation. Its other states are not
+documented: they are read as the strings the server sends."""
 
 
 @attrs.frozen(kw_only=True)
@@ -16,7 +21,7 @@ class Invitation:
     id: str
     email: str | None = None
     role_id: str | None = None
-    state: str | None = None
+    state: InvitationState | str | None = None
     created: datetime | None = None
     last_modified: datetime | None = None
     expiry: datetime | None = None

@@ -25,6 +25,7 @@ __all__ = [
     "check_int32_id",
     "check_ip_addresses",
     "check_ip_networks",
+    "check_role_id",
     "check_text",
     "check_urns",
     "check_uuid",
@@ -54,14 +55,16 @@ class Requester(Protocol):
 
 
 def check_uuid(name: str, value: str) -> str:
-    """`value` if it is a UUID in its usual 8-4-4-4-12 form, else `InvalidArgument`."""
+    """`value` in lower case if it is a UUID in its usual 8-4-4-4-12 form, else
+    `InvalidArgument`. The services write UUIDs in lower case and match paths exactly: an
+    upper-case copy would be a 404."""
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str) or not _UUID.fullmatch(value):
         raise InvalidArgument(
             f"{name} must be a UUID like 'cc401d8f-7920-4d03-9e48-ce8ef79b4835', got {value!r}"
         )
-    return value
+    return value.lower()
 
 
 def check_int32_id(name: str, value: int | str) -> int:
@@ -85,6 +88,8 @@ def check_word(name: str, value: str) -> str:
 
 
 _ACCOUNT_ID: Final = re.compile(r"[0-9A-Za-z]{12}")
+# Cloud One role IDs, in filters, bodies and paths, as the API reference's schema writes them.
+_ROLE_ID: Final = re.compile(r"[a-z0-9-]+")
 # Opaque IAM IDs ("full-access", an API key ID): URL-safe characters only, starting with a
 # letter or digit, so neither "." nor ".." can walk the path up after URL normalisation.
 _IDENTIFIER: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._~-]{0,127}")
@@ -94,21 +99,35 @@ _CIDR: Final = re.compile(r"[0-9A-Fa-f.:]+/[0-9]{1,3}")
 _URN: Final = re.compile(r"urn:[!-~]+")  # printable ASCII, no whitespace
 
 
+def _matching(pattern: re.Pattern[str], name: str, value: str, expected: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidArgument(f"{name} must be {expected}, got {value!r}")
+    return value
+
+
 def check_account_id(name: str, value: str) -> str:
     """`value` if it is a Cloud One account ID: 12 letters or digits."""
-    if not isinstance(value, str) or not _ACCOUNT_ID.fullmatch(value):
-        raise InvalidArgument(f"{name} must be a 12-character account ID, got {value!r}")
-    return value
+    return _matching(_ACCOUNT_ID, name, value, "a 12-character account ID")
+
+
+def check_role_id(name: str, value: str) -> str:
+    """`value` if it is a Cloud One role ID ("full-access"): lower-case letters, digits, `-`."""
+    return _matching(
+        _ROLE_ID,
+        name,
+        value,
+        "a Cloud One role ID such as 'full-access' (lower-case letters, digits and '-')",
+    )
 
 
 def check_identifier(name: str, value: str) -> str:
     """`value` if it is an opaque ID safe in a URL path: letters, digits, `.`, `_`, `~`, `-`."""
-    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
-        raise InvalidArgument(
-            f"{name} must be 1 to 128 letters, digits, '.', '_', '~' or '-' "
-            f"starting with a letter or digit, got {value!r}"
-        )
-    return value
+    return _matching(
+        _IDENTIFIER,
+        name,
+        value,
+        "1 to 128 letters, digits, '.', '_', '~' or '-' starting with a letter or digit",
+    )
 
 
 def check_email(name: str, value: str) -> str:

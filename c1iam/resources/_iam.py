@@ -18,7 +18,7 @@ from .._converter import structure, structurer, unstructure
 from .._errors import InvalidArgument
 from .._sansio import Api, Call, path
 from .._streams import CursorPager, Stream
-from ._base import Requester, check_word
+from ._base import Requester, check_role_id
 
 __all__ = ["IamCollection", "Listed", "ListedByRole"]
 
@@ -42,9 +42,17 @@ class IamCollection(Generic[ModelT]):
     def __init__(self, session: Requester) -> None:
         self._session = session
 
-    def _item_path(self, item_id: Any) -> str:
+    def _item_call(self, method: str, item_id: Any, *, json: Any = None) -> Call:
+        """A call on `/<collection>/<id>`, its route `/<collection>/{id}` for traces."""
         # IDs are checked before they go into a URL path, and percent-encoded even then.
-        return path(self.collection, type(self).check_id(self.id_name, item_id))
+        item_path = path(self.collection, type(self).check_id(self.id_name, item_id))
+        return Call(
+            api=Api.ACCOUNTS,
+            method=method,
+            path=item_path,
+            json=json,
+            route=f"/{self.collection}/{{id}}",
+        )
 
     def _list(
         self,
@@ -81,27 +89,21 @@ class IamCollection(Generic[ModelT]):
         return await self._session._request(call)
 
     async def _describe(self, item_id: Any) -> ModelT:
-        call = Call(api=Api.ACCOUNTS, method="GET", path=self._item_path(item_id))
+        call = self._item_call("GET", item_id)
         return structure(await self._session._request(call), self.model)
 
-    async def _modify(
-        self, item_id: Any, changes: Any, *, arguments: Sequence[str] | None = None
-    ) -> ModelT:
-        """Send `changes`; `arguments` names what the public `modify` takes, for the error
-        (by default every field of `changes`)."""
-        item_path = self._item_path(item_id)
+    async def _modify(self, item_id: Any, changes: Any) -> ModelT:
+        """Send `changes`, a model whose fields are what the public `modify` takes."""
         body = unstructure(changes)
+        call = self._item_call("POST", item_id, json=body)  # checks the ID first
         if not body:
             # An empty modification would be a wasted call at best.
-            if arguments is None:
-                arguments = [field.name for field in attrs.fields(type(changes))]
-            names = ", ".join(f"{name}=" for name in arguments)
+            names = ", ".join(f"{field.name}=" for field in attrs.fields(type(changes)))
             raise InvalidArgument(f"modify needs at least one of {names}")
-        call = Call(api=Api.ACCOUNTS, method="POST", path=item_path, json=body)
         return structure(await self._session._request(call), self.model)
 
     async def _delete(self, item_id: Any) -> None:
-        call = Call(api=Api.ACCOUNTS, method="DELETE", path=self._item_path(item_id))
+        call = self._item_call("DELETE", item_id)
         await self._session._request(call)
 
 
@@ -132,5 +134,5 @@ class ListedByRole(IamCollection[ModelT]):
     ) -> Stream[ModelT]:
         """Every item (with `role_id`: only those with that role), following `next`;
         `page_size` defaults to the API's 25."""
-        filters = [] if role_id is None else [("roleID", check_word("role_id", role_id))]
+        filters = [] if role_id is None else [("roleID", check_role_id("role_id", role_id))]
         return self._list(filters=filters, page_size=page_size, cursor=cursor, max_items=max_items)

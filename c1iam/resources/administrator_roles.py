@@ -87,20 +87,24 @@ class AdministratorRoles:
 
     async def describe(self, role_id: int) -> AdministratorRole:
         """One role; `NotFound` if there is none with this ID."""
-        role_path = path("roles", str(check_int32_id("role_id", role_id)))
-        call = Call(api=Api.WORKLOAD, method="GET", path=role_path)
+        call = _role_call("GET", role_id)
         return _read_role(await self._session._request(call))
 
     async def modify(self, role_id: int, role: AdministratorRole) -> AdministratorRole:
         """Change the fields of `role` that have a value; the others are left as they are."""
-        role_path = path("roles", str(check_int32_id("role_id", role_id)))
+        check_int32_id("role_id", role_id)  # the ID's error first, as for every call
         body = _role_body(role, operation="modify")
         if not body:
             raise InvalidArgument("modify needs a role with at least one field to change")
-        call = Call(api=Api.WORKLOAD, method="POST", path=role_path, json=body)
+        call = _role_call("POST", role_id, json=body)
         return _read_role(await self._session._request(call))
 
     async def delete(self, role_id: int) -> None:
         """Delete a role; `NotFound` if there is none with this ID."""
-        role_path = path("roles", str(check_int32_id("role_id", role_id)))
-        await self._session._request(Call(api=Api.WORKLOAD, method="DELETE", path=role_path))
+        await self._session._request(_role_call("DELETE", role_id))
+
+
+def _role_call(method: str, role_id: int, *, json: Any = None) -> Call:
+    """A call on `/roles/<id>` (the ID checked first), its route `/roles/{id}` for traces."""
+    role_path = path("roles", str(check_int32_id("role_id", role_id)))
+    return Call(api=Api.WORKLOAD, method=method, path=role_path, json=json, route="/roles/{id}")

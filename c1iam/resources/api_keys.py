@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
+
+import attrs
 
 from .._arguments import check_flag
+from .._auth import Secret
 from .._converter import structure
 from .._errors import ProtocolError
 from ..models.api_keys import ApiKey, ApiKeyChanges
@@ -13,6 +15,7 @@ from ._base import (
     check_identifier,
     check_ip_addresses,
     check_ip_networks,
+    check_role_id,
     check_text,
     check_word,
     optional,
@@ -20,8 +23,6 @@ from ._base import (
 from ._iam import ListedByRole
 
 __all__ = ["ApiKeys"]
-
-_MODIFIABLE: Final = ("alias", "description", "role_id", "enabled", "allowed_ips", "allowed_cidrs")
 
 
 class ApiKeys(ListedByRole[ApiKey]):
@@ -52,7 +53,7 @@ class ApiKeys(ListedByRole[ApiKey]):
         """A new key with the role `role_id`. Its `secret` is set on this result only: the
         service shows it once. It is never logged, and redacted in every repr."""
         body = ApiKeyChanges(
-            role_id=check_word("role_id", role_id),
+            role_id=check_role_id("role_id", role_id),
             alias=optional(check_text, "alias", alias),
             description=optional(check_text, "description", description),
             locale=optional(check_word, "locale", locale),
@@ -80,6 +81,8 @@ class ApiKeys(ListedByRole[ApiKey]):
         alias: str | None = None,
         description: str | None = None,
         role_id: str | None = None,
+        locale: str | None = None,
+        timezone: str | None = None,
         enabled: bool | None = None,
         allowed_ips: Sequence[str] | None = None,
         allowed_cidrs: Sequence[str] | None = None,
@@ -88,12 +91,14 @@ class ApiKeys(ListedByRole[ApiKey]):
         changes = ApiKeyChanges(
             alias=optional(check_text, "alias", alias),
             description=optional(check_text, "description", description),
-            role_id=optional(check_word, "role_id", role_id),
+            role_id=optional(check_role_id, "role_id", role_id),
+            locale=optional(check_word, "locale", locale),
+            timezone=optional(check_word, "timezone", timezone),
             enabled=optional(check_flag, "enabled", enabled),
             allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
             allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
         )
-        return await self._modify(api_key_id, changes, arguments=_MODIFIABLE)
+        return await self._modify(api_key_id, changes)
 
     async def delete(self, api_key_id: str) -> None:
         """Delete a key: whoever holds it can no longer call the APIs."""
@@ -108,7 +113,7 @@ def _read_created(answer: object) -> tuple[ApiKey | None, ProtocolError | None]:
     ends with the `except` block: nothing raised afterwards keeps either.
     """
     try:
-        return structure(answer, ApiKey), None
+        return _with_usable_secret(structure(answer, ApiKey)), None
     except ProtocolError as error:
         # The key exists, and its secret is shown only this once: say which key it is
         # (an ID is public) so that it can be deleted, without ever echoing the secret.
@@ -117,3 +122,18 @@ def _read_created(answer: object) -> tuple[ApiKey | None, ProtocolError | None]:
             f"API key {key_id!r} was created but the answer cannot be read ({error}); "
             "its secret is lost: delete the key and create another"
         )
+
+
+def _with_usable_secret(key: ApiKey) -> ApiKey:
+    """`key` with its secret as the value that authenticates: `<id>:<secret>`.
+
+    The API reference's example answers the bare secret, while a working key is
+    `<id>:<secret>`. It does not say that every deployment answers alike, so an answer
+    that already starts with `<id>:` is kept as it is.
+    """
+    if key.secret is None:
+        return key
+    value = key.secret.reveal()
+    if value.startswith(f"{key.id}:"):
+        return key
+    return attrs.evolve(key, secret=Secret(f"{key.id}:{value}"))

@@ -4,7 +4,7 @@ the IAM API"; the list path is inferred)."""
 from __future__ import annotations
 
 from ..models.invitations import Invitation, InvitationRequest
-from ._base import check_email, check_identifier, check_word
+from ._base import check_email, check_identifier, check_role_id
 from ._iam import Listed
 
 __all__ = ["Invitations"]
@@ -23,7 +23,7 @@ class Invitations(Listed[Invitation]):
         """Invite `email` to join the account with the role `role_id` (the service answers
         201 and sends the email). Never sent twice after an ambiguous failure."""
         body = InvitationRequest(
-            email=check_email("email", email), role_id=check_word("role_id", role_id)
+            email=check_email("email", email), role_id=check_role_id("role_id", role_id)
         )
         return await self._create(body)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..models.roles import CloudOneRole, CloudOneRoleChanges
-from ._base import check_identifier, check_text, check_urns, optional
+from ._base import check_role_id, check_text, check_urns, optional
 from ._iam import Listed
 
 __all__ = ["CloudOneRoles"]
@@ -21,7 +21,7 @@ class CloudOneRoles(Listed[CloudOneRole]):
     items_key = "roles"
     model = CloudOneRole
     id_name = "role_id"
-    check_id = staticmethod(check_identifier)
+    check_id = staticmethod(check_role_id)
 
     async def create(
         self,

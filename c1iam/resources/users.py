@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, get_args
 
 from .._errors import InvalidArgument
-from ..models.users import User, UserChanges
-from ._base import check_uuid, check_word
+from ..models.users import User, UserChanges, UserState
+from ._base import check_role_id, check_uuid
 from ._iam import ListedByRole
 
 __all__ = ["Users"]
 
-_STATES: Final = frozenset({"enabled", "disabled"})
+_STATES: Final = frozenset(get_args(UserState))
 
 
 class Users(ListedByRole[User]):
@@ -28,14 +28,14 @@ class Users(ListedByRole[User]):
         return await self._describe(user_id)
 
     async def modify(
-        self, user_id: str, *, role_id: str | None = None, state: str | None = None
+        self, user_id: str, *, role_id: str | None = None, state: UserState | None = None
     ) -> User:
         """Change a user's role and/or state ("enabled" or "disabled"); only the fields
         given (not `None`) are sent. Returns the user as the server now has it."""
         if state is not None and (not isinstance(state, str) or state not in _STATES):
             raise InvalidArgument(f"state must be one of {sorted(_STATES)}, got {state!r}")
         changes = UserChanges(
-            role_id=None if role_id is None else check_word("role_id", role_id), state=state
+            role_id=None if role_id is None else check_role_id("role_id", role_id), state=state
         )
         return await self._modify(user_id, changes)
 

@@ -15,9 +15,13 @@ sliding window `RateLimit.deep_security()`), made unavailable (`fake.outages =
 Outages(every=97, maintenance=[(2.0, 4.0)])`) and scripted to fail
 (`fake.inject(Fault.status(503, html=True, retry_after="30"))`). It does not import the
 client: it speaks only the wire protocol.
+
+For unit tests without a socket, `MockTransport(handler)` answers a session's requests with
+a function: `c1iam.Session(key, transport=MockTransport(handler))`.
 """
 
 from ._faults import Fault, Outages, RateLimit
+from ._mock import MockTransport
 from ._server import FakeCloudOne, RecordedRequest
 
-__all__ = ["FakeCloudOne", "Fault", "Outages", "RateLimit", "RecordedRequest"]
+__all__ = ["FakeCloudOne", "Fault", "MockTransport", "Outages", "RateLimit", "RecordedRequest"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
@@ -101,6 +102,8 @@ class FakeCloudOne:
     State, in wire form, to change freely: IAM `fake.users`, `fake.api_keys`,
     `fake.cloud_one_roles`, `fake.accounts` (one account), `fake.invitations`; Workload
     Security `fake.roles` (administrator roles).
+    `ssl_context` serves HTTPS with that context's certificate (a private CA's, say), as an
+    on-premises Deep Security Manager would.
     Knobs: `iam_page_cap`, `search_page_cap`, `rate_limit`, `outages`, `inject(fault)`,
     `before_request` hooks; `requests` lists what was received.
     """
@@ -117,6 +120,7 @@ class FakeCloudOne:
         port: int = 0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.users = UserStore(seed_users(users, seed))
         self.api_keys = ApiKeyStore(seed_api_keys(api_keys, seed))
@@ -138,6 +142,7 @@ class FakeCloudOne:
         self.wall_clock = wall_clock
         self._host = host
         self._port = port
+        self._ssl_context = ssl_context
         self._faults = FaultScript()
         self._limiter: Limiter | None = None
         self._first_request_at: float | None = None
@@ -164,10 +169,11 @@ class FakeCloudOne:
         # No access log: a benchmark's million lines would be the slowest part.
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self._base = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        self._base = f"{scheme}://{'[' + host + ']' if ':' in host else host}:{port}"
 
     async def close(self) -> None:
         """Stop serving."""

@@ -312,9 +312,11 @@ class ApiKeyStore(IamStore):
         return _stamped("apikey", key_id, defaults | fields)
 
     def create(self, body: Any) -> dict[str, Any]:
-        """Store a new key; the answer alone carries `secret` (`<id>:<secret>`)."""
+        """Store a new key; the answer alone carries `secret`, bare (without `<id>:` in
+        front), as in the API reference's example: the key that authenticates is
+        `<id>:<secret>`."""
         key = super().create(body)
-        return key | {"secret": f"{key['id']}:{_random_id(48)}"}
+        return key | {"secret": _random_id(48)}
 
 
 class CloudOneRoleStore(IamStore):
