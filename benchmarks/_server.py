@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from c1iam.testing import FakeCloudOne, RateLimit
+from c1iam.testing import FakeCloudOne, Outages, RateLimit
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,13 @@ class Served:
 def _serve(pipe: Connection, options: dict[str, Any]) -> None:
     async def main() -> None:
         rate_limit = options.pop("rate_limit", None)
+        outages = options.pop("outages", None)
         send_user_ids = options.pop("send_user_ids", False)
         async with FakeCloudOne(**options) as fake:
             if rate_limit is not None:
                 fake.rate_limit = RateLimit(**rate_limit)
+            if outages is not None:
+                fake.outages = Outages(**outages)
             user_ids = tuple(fake.users) if send_user_ids else ()
             pipe.send((fake.accounts_url, fake.workload_url, fake.api_key, user_ids))
             loop = asyncio.get_running_loop()

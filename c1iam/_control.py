@@ -258,6 +258,10 @@ class RateControl:
                 self.rate = min(self.rate, self.ceiling)
             self.mode = Mode.LEARNING
             self._started, self._start_rate, self._confirmed = now, self.rate, self.rate
+            # The episode lasts one turn longer: slow start's first request leaves at once,
+            # and finds the server's bucket as empty as the flood left it. Its refusal is
+            # this congestion, not a sign that the new rate is too high.
+            self.last_cut = now + 1.0 / self.rate
             return True
         refused = self.rate
         # CUBIC climbs back to the refused rate and holds near it. How far to cut depends

@@ -199,8 +199,9 @@ def parse_retry_after(
     """Seconds to wait from a `Retry-After` value, or `None` if absent or unreadable.
 
     Delta-seconds ("120", decimals tolerated) or an HTTP-date (RFC 9110 section 10.2.3).
-    An HTTP-date is measured against the response's own `Date` header when there is one,
-    so that a skewed local clock does not matter; otherwise against `now` (POSIX seconds).
+    An HTTP-date is measured against the response's own `Date` header when there is one
+    within `MAX_CLOCK_SKEW` of `now` (POSIX seconds), so that a skewed local clock does not
+    matter; otherwise against `now`.
     A date in the past means "now": 0.
     """
     if value is None:
@@ -228,7 +229,13 @@ def parse_retry_after(
             server_now = parsedate_to_datetime(response_date)
         except (TypeError, ValueError, IndexError):
             server_now = None
-        if server_now is not None and server_now.tzinfo is not None:
+        # The server's own clock cancels a skew between the two clocks, but only a sane
+        # one: a `Date` of 1970 would turn a date into a wait of decades.
+        if (
+            server_now is not None
+            and server_now.tzinfo is not None
+            and abs(server_now.timestamp() - now) <= MAX_CLOCK_SKEW
+        ):
             reference = server_now.timestamp()
     return max(0.0, when.timestamp() - reference)
 
@@ -247,6 +254,9 @@ def _parse_json(body: bytes) -> tuple[Any, str | None]:
     except ValueError:
         return None, "an answer that is not JSON"
 
+
+# A server's `Date` further than this from the local clock is not used (seconds).
+MAX_CLOCK_SKEW: Final = 86_400.0
 
 _HTML_TITLE: Final = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _REASONS: Final = {

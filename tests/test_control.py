@@ -84,6 +84,14 @@ def test_slow_start_doubles_on_time_but_no_further_ahead_than_answers_allow() ->
     assert control.rate == pytest.approx(start * 2 ** (now / 0.1), rel=0.05)
 
 
+def test_slow_starts_first_request_refused_by_the_emptied_bucket_is_the_same_episode() -> None:
+    control = RateControl(ceiling=None)
+    control.on_refused(sent_at=0.010, now=0.013)  # the first flood: slow start from 2/s
+    # Slow start's first request left at once and met the bucket the flood emptied.
+    assert not control.on_refused(sent_at=0.014, now=0.016)
+    assert control.mode is Mode.LEARNING
+
+
 def test_one_cut_per_congestion_episode() -> None:
     control = RateControl(ceiling=100.0)
     assert control.on_refused(sent_at=1.0, now=1.0)
@@ -141,7 +149,7 @@ def test_the_rate_never_drops_below_the_floor_nor_above_the_ceiling() -> None:
 def test_no_probing_upward_in_the_last_second_of_work() -> None:
     control = RateControl(ceiling=None)
     control.on_refused(sent_at=0.0, now=0.0)
-    control.on_refused(sent_at=0.5, now=0.5)  # steady, below the last refused rate
+    control.on_refused(sent_at=0.6, now=0.6)  # steady, below the last refused rate
     before = control.rate
     assert before is not None
     control.on_accepted(5.0, 5.0, rate_bound=True, backlog=int(before / 2))

@@ -212,3 +212,13 @@ def test_an_error_names_the_host_of_the_request_it_answers() -> None:
     assert str(error) == "404 gone (DELETE https://dsm.example:4119/api/roles/7)"
     without_request = error_from_response(call, response(404, b'{"message": "gone"}'), now=0.0)
     assert str(without_request) == "404 gone (DELETE /roles/7)"
+
+
+def test_a_retry_after_date_ignores_an_insane_server_date() -> None:
+    now = 1_700_000_000.0
+    when = format_datetime(datetime.fromtimestamp(now + 30, UTC), usegmt=True)
+    epoch = format_datetime(datetime.fromtimestamp(0, UTC), usegmt=True)
+    # A Date of 1970 would make it 1.7e9 s; the local clock is used instead.
+    assert parse_retry_after(when, now=now, response_date=epoch) == pytest.approx(30.0)
+    skewed = format_datetime(datetime.fromtimestamp(now - 3600, UTC), usegmt=True)
+    assert parse_retry_after(when, now=now, response_date=skewed) == pytest.approx(3630.0)

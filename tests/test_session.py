@@ -147,7 +147,9 @@ async def test_503s_that_persist_hold_the_session_and_probe(
 async def test_429_with_an_http_date_is_honoured(
     fake: FakeCloudOne, clocked: c1iam.Session, clock: FakeClock
 ) -> None:
-    # Real time: the client reads the date against the answer's own (real) Date header.
+    # Real time: the client reads the date against the answer's own (real) Date header,
+    # which it trusts only near its own wall clock: the fake clock's wall is set to now.
+    clock.wall_offset = datetime.now(UTC).timestamp() - clock.now
     when = datetime.now(UTC) + timedelta(seconds=3)
     fake.inject(Fault.status(429, retry_after=format_datetime(when, usegmt=True)))
     started = clock.monotonic()
