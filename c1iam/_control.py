@@ -47,8 +47,11 @@ __all__ = [
     "TokenBucket",
 ]
 
-# CUBIC constants, as botocore's adaptive mode uses them (RFC 9438 uses C = 0.4, beta = 0.7).
-CUBIC_SCALE: Final = 0.4
+# CUBIC's beta (RFC 9438 and botocore's adaptive mode use 0.7). Its C, 0.4 in RFC 9438, is in
+# packets per s**3 for windows of hundreds of packets: here it is relative to the rate, so
+# that the curve has the same shape at 5/s as at 500/s (0.4 % of W_max per s**3: back to
+# W_max 2.3 s after a shallow cut, 5 % beyond it 2.3 s later).
+CUBIC_SCALE: Final = 0.004
 CUBIC_BETA: Final = 0.7
 # The learned rate never drops below this (requests per second), so a session always moves.
 MIN_RATE: Final = 0.5
@@ -81,7 +84,7 @@ MEASURE_WINDOW: Final = 1.0
 # yet an idle session sends no burst worth speaking of.
 BUCKET_CAPACITY: Final = 1.5
 # Requests in flight at first, before anything was accepted (see `in_flight_limit`).
-INITIAL_WINDOW: Final = 4
+INITIAL_WINDOW: Final = 2
 # 503s in a row that make an outage (fewer are isolated failures: their own calls wait).
 OUTAGE_IN_A_ROW: Final = 3
 # Refused for this long with nothing accepted (and at least `BLOCKED_REFUSALS` 429s):
@@ -230,7 +233,8 @@ class RateControl:
         if self.mode is Mode.LEARNING:
             self.grow(now)
         elif self.last_cut is not None:
-            cubic = CUBIC_SCALE * (now - self.last_cut - self._k) ** 3 + self.last_max
+            scale = CUBIC_SCALE * self.last_max
+            cubic = scale * (now - self.last_cut - self._k) ** 3 + self.last_max
             # Never more than twice what is passing now: after a spell without demand,
             # CUBIC's clock would otherwise jump the rate far beyond anything tried.
             passing = max(MIN_RATE, len(self._accepted) / MEASURE_WINDOW)
@@ -258,10 +262,10 @@ class RateControl:
                 self.rate = min(self.rate, self.ceiling)
             self.mode = Mode.LEARNING
             self._started, self._start_rate, self._confirmed = now, self.rate, self.rate
-            # The episode lasts one turn longer: slow start's first request leaves at once,
+            # The episode lasts a moment longer: slow start's first request leaves at once,
             # and finds the server's bucket as empty as the flood left it. Its refusal is
             # this congestion, not a sign that the new rate is too high.
-            self.last_cut = now + 1.0 / self.rate
+            self.last_cut = now + min(STARTUP_DOUBLING / 2, 1.0 / self.rate)
             return True
         refused = self.rate
         # CUBIC climbs back to the refused rate and holds near it. How far to cut depends
@@ -277,7 +281,7 @@ class RateControl:
             self.rate = min(self.rate, self.ceiling)
         self.mode = Mode.STEADY
         # CUBIC's K: the time the curve takes to climb back to `last_max` from this cut.
-        self._k = ((self.last_max - self.rate) / CUBIC_SCALE) ** (1.0 / 3.0)
+        self._k = ((self.last_max - self.rate) / (CUBIC_SCALE * self.last_max)) ** (1.0 / 3.0)
         return True
 
     def restore(self, rate: float | None, mode: Mode, now: float) -> None:

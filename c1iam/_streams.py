@@ -37,7 +37,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 import attrs
 
 from ._arguments import check_positive_int
-from ._errors import C1IAMError, InvalidArgument, ProtocolError, StreamConsumed
+from ._errors import BadRequest, C1IAMError, InvalidArgument, ProtocolError, StreamConsumed
 from ._sansio import Api, Call, expect_items
 
 __all__ = [
@@ -53,8 +53,12 @@ __all__ = [
 
 T = TypeVar("T")
 
-# IAM: "limit 0 means the default, 25" (reference page, section 1).
-IAM_DEFAULT_PAGE_SIZE: Final = 25
+# IAM documents `limit` with a default of 25 and no maximum. A large page saves requests
+# (5,000 users: 5 requests, not 200) under a rate limit; a server that caps the size
+# silently is followed page by page, and one that refuses it with a 400 makes the stream
+# step down through `IAM_FALLBACK_PAGE_SIZES` (the last is the documented default).
+IAM_DEFAULT_PAGE_SIZE: Final = 1000
+IAM_FALLBACK_PAGE_SIZES: Final = (200, 25)
 # Deep Security: a search returns at most `maxItems` (default 5000); a page of 1000 keeps
 # each answer a few hundred kilobytes.
 SEARCH_DEFAULT_PAGE_SIZE: Final = 1000
@@ -119,6 +123,11 @@ class Pager(Protocol):
         """Digest the answer to the last `next_call()`."""
         ...
 
+    def smaller_page(self) -> bool:
+        """After a 400 to the last `next_call()`: ask for smaller pages from now on, if
+        the page size is the pager's own choice and a smaller one is left to try."""
+        ...
+
 
 class CursorPager:
     """IAM paging: `limit` and the opaque `cursor`, following `next` until it is absent.
@@ -144,6 +153,8 @@ class CursorPager:
         self._items_key = items_key
         self._filters = tuple(filters)
         self._page_size = check_page_size(page_size) or IAM_DEFAULT_PAGE_SIZE
+        # Only a size the caller did not choose falls back: theirs is what they asked for.
+        self._fallbacks = list(IAM_FALLBACK_PAGE_SIZES) if page_size is None else []
         self._remaining = check_max_items(max_items)
         self._cursor = cursor
         self._max_items = self._remaining
@@ -165,6 +176,13 @@ class CursorPager:
         if self._cursor is not None:
             params.append(("cursor", self._cursor))
         return Call(api=Api.ACCOUNTS, method="GET", path=self._path, params=tuple(params))
+
+    def smaller_page(self) -> bool:
+        """Step down to the next fallback page size (see `IAM_DEFAULT_PAGE_SIZE`)."""
+        if not self._fallbacks:
+            return False
+        self._page_size = self._fallbacks.pop(0)
+        return True
 
     def feed(self, data: Any) -> PageStep:
         """Read `{"next": ..., "<items>": [...]}`."""
@@ -261,6 +279,10 @@ class IdPager:
         if not isinstance(cursor, str) or not cursor.isdigit() or not cursor.isascii():
             raise InvalidArgument(f"cursor must be a Page.cursor of this search, got {cursor!r}")
         return int(cursor)
+
+    def smaller_page(self) -> bool:
+        """Never: a search's `maxItems` is documented, and the default is within it."""
+        return False
 
     def next_call(self) -> Call | None:
         """`POST <path>` with the search filter of the next page, or `None` when done."""
@@ -499,7 +521,17 @@ class Stream(Generic[T]):
         in_flight = None if call is None else asyncio.ensure_future(self._fetch(call))
         try:
             while in_flight is not None:
-                step = self._pager.feed(await in_flight)
+                try:
+                    answer = await in_flight
+                except BadRequest:
+                    if not self._pager.smaller_page():
+                        raise
+                    # The same page again, smaller: the server refused the page size.
+                    call = self._pager.next_call()
+                    assert call is not None
+                    in_flight = asyncio.ensure_future(self._fetch(call))
+                    continue
+                step = self._pager.feed(answer)
                 in_flight = None
                 if (call := self._pager.next_call()) is not None:
                     while buffer.qsize() >= self._read_ahead:
