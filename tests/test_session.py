@@ -305,3 +305,14 @@ async def test_retries_are_logged_with_wait_and_reason(
     await clocked.users.describe(next(iter(fake.users)))
     assert "retrying in 4.000 s" in caplog.text
     assert "503 ServiceUnavailable, Retry-After 4 s" in caplog.text
+
+
+async def test_an_error_raised_after_retries_says_how_many_tries(
+    fake: FakeCloudOne, clock: FakeClock
+) -> None:
+    fake.inject(Fault.status(500, times=3))
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(attempts=3)) as session:
+        with pytest.raises(c1iam.ServerError) as raised:
+            await session.users.describe(next(iter(fake.users)))
+    assert raised.value.tries == 3
+    assert str(raised.value).endswith(", after 3 tries)")
