@@ -91,10 +91,13 @@ OUTAGE_IN_A_ROW: Final = 3
 # the limiter is blocked (a full sliding window), not merely a little exceeded.
 BLOCKED_AFTER: Final = 0.25
 BLOCKED_REFUSALS: Final = 4
-# Probing without a Retry-After: the first probe after this long, then twice as long
-# each time, at most `PROBE_MAX` (a sliding window reopens all at once: found within it).
+# Probing without a Retry-After: the first probe after `PROBE_FIRST`. A full window is then
+# probed every `PROBE_SHARE` of the time blocked so far (within `PROBE_FIRST`..`PROBE_MAX`),
+# and once its length is known, first at its predicted reopening. An outage is probed
+# twice as late each time, up to `OUTAGE_PROBE_MAX`.
 PROBE_FIRST: Final = 0.25
-PROBE_MAX: Final = 0.5
+PROBE_SHARE: Final = 0.1
+PROBE_MAX: Final = 2.0
 OUTAGE_PROBE_MAX: Final = 1.0
 _TOKEN_EPSILON: Final = 1e-9
 
@@ -312,10 +315,13 @@ class _Hold:
 
     until: float
     probing: bool
-    step: float = PROBE_FIRST  # the next wait without a Retry-After
+    started: float = 0.0
+    step: float = PROBE_FIRST  # the next wait without a Retry-After (outages)
     probe_out: bool = False
     resume_rate: float | None = None
     resume_mode: Mode = Mode.OPEN
+    # A full window: the time the burst it holds began to be accepted (to learn its length).
+    window_burst: float | None = None
 
 
 @attrs.define
@@ -343,6 +349,9 @@ class Governor:
     _refusals_in_streak: int = 0
     _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
     _accepted_while_open: int = 0
+    # A sliding window's length, once seen from its first accepted call to its reopening.
+    window: float | None = None
+    _burst_started: float | None = None  # the first accepted call since the last hold
 
     @property
     def rate(self) -> float | None:
@@ -424,6 +433,8 @@ class Governor:
         if answer is Answer.ACCEPTED:
             if self.rate_control.mode is Mode.OPEN:
                 self._accepted_while_open += 1
+            if self._burst_started is None:
+                self._burst_started = sent_at
             self._unavailable_in_a_row = 0
             self._refused_since = None
             self._refusals_in_streak = 0
@@ -446,7 +457,7 @@ class Governor:
             # Only a probe leaves during a hold: any other refusal is for a request sent
             # before it, which the hold already answers (unless it asks for longer).
             if probe:
-                self._probe_again(now, retry_after, step_max=PROBE_MAX)
+                self._probe_again(now, retry_after, window=True)
             elif retry_after is not None and retry_after >= self.pause_threshold:
                 self._start_hold(now, now + retry_after, probing=False)
             return
@@ -458,7 +469,8 @@ class Governor:
             # The server says when: wait exactly that long, then go on (no probing).
             self._start_hold(now, now + retry_after, probing=False)
             return
-        if (
+        window_known = self.window is not None and self.rate_control.mode is not Mode.STEADY
+        if window_known or (
             self._refusals_in_streak >= BLOCKED_REFUSALS
             and now - self._refused_since >= BLOCKED_AFTER
         ):
@@ -470,8 +482,13 @@ class Governor:
                 # a whole burst; when it reopens, it takes one again.
                 rate, mode = None, Mode.OPEN
             self.rate_control.restore(rate, mode, now)
-            wait = retry_after if retry_after is not None else PROBE_FIRST
-            self._start_hold(now, now + wait, probing=True)
+            until = now + (retry_after if retry_after is not None else PROBE_FIRST)
+            if retry_after is None and self.window is not None and self._burst_started:
+                # The window reopens when the first call of this burst ages out.
+                until = max(until, self._burst_started + self.window - PROBE_FIRST)
+            self._start_hold(now, until, probing=True)
+            if self.hold is not None and self.hold.probing:
+                self.hold.window_burst = self._burst_started
             return
         learning = self.rate_control.mode is Mode.OPEN
         if self.rate_control.on_refused(sent_at, now):
@@ -486,7 +503,7 @@ class Governor:
         self._unavailable_in_a_row += 1
         if self.hold is not None and self.hold.probing:
             if probe:
-                self._probe_again(now, retry_after, step_max=OUTAGE_PROBE_MAX)
+                self._probe_again(now, retry_after, window=False)
             return
         answers = len(self._recent)
         unavailable = sum(1 for _, failed in self._recent if failed)
@@ -521,20 +538,26 @@ class Governor:
         self.hold = _Hold(
             until=until,
             probing=probing,
+            started=now,
             resume_rate=self.rate_control.rate,
             resume_mode=self.rate_control.mode,
         )
         self.bucket.drain(now)
 
-    def _probe_again(self, now: float, retry_after: float | None, *, step_max: float) -> None:
+    def _probe_again(self, now: float, retry_after: float | None, *, window: bool) -> None:
         hold = self.hold
         assert hold is not None
         hold.probe_out = False
         if retry_after is not None:
             wait = retry_after
+        elif window:
+            # A window reopens all at once, after a time of its own: probes come at a tenth
+            # of the time blocked so far, so a minute-long window costs a few dozen probes,
+            # not hundreds, and is found within a tenth of its length.
+            wait = min(PROBE_MAX, max(PROBE_FIRST, PROBE_SHARE * (now - hold.started)))
         else:
             wait = hold.step
-            hold.step = min(step_max, hold.step * 2.0)
+            hold.step = min(OUTAGE_PROBE_MAX, hold.step * 2.0)
         until = now + wait
         if until > hold.until:
             self.held_seconds += until - max(now, hold.until)
@@ -550,5 +573,11 @@ class Governor:
         self._recent.clear()
         if hold.probing:
             self.rate_control.restore(hold.resume_rate, hold.resume_mode, now)
+        if hold.window_burst is not None:
+            # Reopened: the burst's first call aged out by now. Each measurement is at
+            # least the window's length, so the shortest one is the best estimate.
+            seen = now - hold.window_burst
+            self.window = seen if self.window is None else min(self.window, seen)
+        self._burst_started = None
         self.bucket.set_rate(self.rate, now)
         self.bucket.drain(now)

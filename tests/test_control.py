@@ -20,6 +20,7 @@ from c1iam._control import (
     RateControl,
     TokenBucket,
 )
+from c1iam.testing import RateLimit
 
 
 def _governor(rate: float | None = None) -> Governor:
@@ -251,3 +252,30 @@ def test_a_blocked_window_is_probed_and_reopens_open() -> None:
     assert now < 6.0 + 0.5 + 0.02  # found within a probe interval of reopening
     governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + 0.001, probe=True)
     assert governor.rate is None  # back to open: the window takes a whole burst again
+
+
+def test_a_windows_length_is_learned_and_its_next_reopening_waited_for() -> None:
+    # Deep Security's limiter, unscaled: 500 calls in any 60 s, no Retry-After. The client
+    # always has work; each turn the governor grants goes to the window at once.
+    window = RateLimit.sliding_window(calls=500, seconds=60.0).limiter()
+    governor = _governor()
+    refused_in_block = [0, 0, 0]
+    blocks = 0
+    now = 0.0
+    while now < 170.0 and governor.refused < 1000:
+        wait, probe = governor.admit(now)
+        if wait > 0.0:
+            now += min(wait, 0.5)
+            continue
+        answer = Answer.ACCEPTED if window.admit(now) is None else Answer.REFUSED
+        held = governor.hold is not None
+        governor.on_answer(answer, sent_at=now, now=now + 0.001, probe=probe)
+        if answer is Answer.REFUSED and held:
+            refused_in_block[min(blocks, 2)] += 1
+        if held and governor.hold is None:
+            blocks += 1
+        now += 0.002
+    assert blocks >= 2
+    assert governor.window == pytest.approx(60.0, abs=2.0)  # learned from the first block
+    assert refused_in_block[0] <= 60  # the first block: probes at a tenth of the time held
+    assert refused_in_block[1] <= 5  # the next: waited for, then probed at its reopening
