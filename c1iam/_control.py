@@ -3,28 +3,34 @@
 The throttle (`_throttle.py`) asks `Governor.admit(now)` before each request leaves and
 tells it every answer; the governor keeps the state those answers build up:
 
-- the **rate** (`RateControl`): open until the first 429, then learned. It starts with
-  *slow start*: from what the server accepted, the rate doubles every
-  `STARTUP_DOUBLING` seconds while it is what holds the session back, until a 429 shows
-  where the limit lies. From then on it follows CUBIC (RFC 9438), as botocore's adaptive
-  mode does, cut to `CUBIC_BETA` of the refused rate. A first estimate taken from a small
-  burst would otherwise sit far below the limit while CUBIC's plateau holds near it.
-  A cut never goes below the **delivery rate**: between two refusals the server's bucket
-  was empty at both ends, so what it accepted in between, over that time, is what it
-  allows (TCP BBR measures delivery rate the same way). It is a lower bound whatever the
-  client did meanwhile, so it is safe as a floor. One cut per congestion episode: a 429
-  for a request sent before the last cut is the same congestion, already answered.
-- **holds**: after a `Retry-After` of `pause_threshold` or more, nothing leaves until
-  then. A hold without an end known in advance, **probing**, starts when the service
-  refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most answers of
-  the last second), or 429s with no request accepted for `BLOCKED_AFTER` seconds (a
-  sliding-window limiter whose window is full). While probing, one request at a time
-  goes out, one per `Retry-After` (or per backoff step without one); the first answer
-  that is not refused ends the hold, and the session resumes at the rate that held
-  before it. One isolated 503 holds nobody: its own call waits, the rest go on.
+- the **rate** (`RateControl`): open until the first 429 (the first round trip starts
+  with `INITIAL_WINDOW` requests in flight, +1 per accepted answer, so a small burst
+  refuses a few requests, not `max_concurrency`). Then *slow start*: from what the server
+  accepted, the rate doubles every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD`
+  times ahead of the fastest rate a request was accepted at, until a 429 shows where the
+  limit lies. From then on it follows CUBIC (RFC 9438), as botocore's adaptive mode does,
+  with its scale relative to the rate so that the curve has one shape at any rate.
+  How deep a cut goes depends on the **delivery rate**: between two refusals the server's
+  bucket was empty at both ends, so what it accepted in between, over that time, is at
+  most what it allows (TCP BBR measures delivery rate the same way). When it confirms the
+  refused rate, the limit is close and the cut is shallow (`MEASURED_BETA`); otherwise
+  `CUBIC_BETA`. One cut per congestion episode: a 429 for a request sent before the last
+  cut is the same congestion, already answered. The rate does not probe upward in the
+  last `END_GAME` seconds of work, where a refusal could only cost time.
+- **holds**: after a `Retry-After` of `pause_threshold` or more on a 429, nothing leaves
+  until then. A hold without an end known in advance, **probing**, starts when the
+  service refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most
+  answers of the last second), or 429s with nothing accepted for `BLOCKED_AFTER`
+  seconds (a sliding-window limiter whose window is full). While probing, one request at
+  a time goes out, one per `Retry-After` or, without one, spaced out (see `PROBE_FIRST`);
+  the first answer that is not refused ends the hold, and the session resumes at the
+  rate that held before it (open, after a window). A window's length is learned from
+  its first block, so later blocks wait for its predicted reopening instead of probing
+  it. One isolated 503 holds nobody: its own call waits, the rest go on.
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time.
 
-Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers.
+Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers,
+and `benchmarks/sim_throttle.py` runs it on virtual time against every server shape.
 """
 
 from __future__ import annotations
@@ -274,9 +280,9 @@ class RateControl:
         # CUBIC climbs back to the refused rate and holds near it. How far to cut depends
         # on what the refused rate is worth: when the server was measured delivering
         # nearly as much, the limit lies just below it and a shallow cut will do.
-        self.last_max = refused
         confirmed = delivered >= CONFIRMED_SHARE * refused
-        self.rate = max(MIN_RATE, refused * (MEASURED_BETA if confirmed else CUBIC_BETA))
+        self.last_max = (refused + min(delivered, refused)) / 2 if confirmed else refused
+        self.rate = max(MIN_RATE, self.last_max * (MEASURED_BETA if confirmed else CUBIC_BETA))
         if self.mode is Mode.LEARNING:
             # Leaving slow start: a rate requests were accepted at is known to pass.
             self.rate = max(self.rate, min(self._confirmed, refused) * MEASURED_BETA)

@@ -116,7 +116,10 @@ def test_a_cut_confirmed_by_the_delivery_rate_is_shallow() -> None:
     refused_at = control.rate
     assert refused_at is not None
     assert control.on_refused(sent_at=1.01, now=1.01)
-    assert control.rate == pytest.approx(refused_at * MEASURED_BETA)
+    delivered = (35 - 1) / 1.01
+    # CUBIC's plateau halfway between the refused and the delivered rate; a shallow cut.
+    assert control.last_max == pytest.approx((refused_at + delivered) / 2)
+    assert control.rate == pytest.approx(control.last_max * MEASURED_BETA)
 
 
 @given(
