@@ -79,8 +79,10 @@ END_GAME: Final = 1.0
 MAX_GROWTH_OVER_PASSING: Final = 2.0
 # Refusals kept to measure delivery rates from (seconds).
 DELIVERY_HISTORY: Final = 10.0
-# A cut goes to `MEASURED_BETA` of the refused rate, not `CUBIC_BETA`, when the server was
-# measured delivering at least `CONFIRMED_SHARE` of it: the limit is then known to be close.
+# When the server was measured delivering at least `CONFIRMED_SHARE` of the refused rate,
+# the limit is known to be close: CUBIC's plateau goes halfway between the two rates and
+# the cut to `MEASURED_BETA` of it. Otherwise the plateau is the refused rate, the cut
+# `CUBIC_BETA` of it.
 MEASURED_BETA: Final = 0.95
 CONFIRMED_SHARE: Final = 0.8
 # The window over which accepted requests are counted for the first estimate (seconds).
@@ -277,9 +279,9 @@ class RateControl:
             self.last_cut = now + min(STARTUP_DOUBLING / 2, 1.0 / self.rate)
             return True
         refused = self.rate
-        # CUBIC climbs back to the refused rate and holds near it. How far to cut depends
-        # on what the refused rate is worth: when the server was measured delivering
-        # nearly as much, the limit lies just below it and a shallow cut will do.
+        # CUBIC climbs back to its plateau (`last_max`) and holds near it. Where that lies,
+        # and how far to cut, depends on what the refused rate is worth: when the server
+        # was measured delivering nearly as much, the limit lies just below it.
         confirmed = delivered >= CONFIRMED_SHARE * refused
         self.last_max = (refused + min(delivered, refused)) / 2 if confirmed else refused
         self.rate = max(MIN_RATE, self.last_max * (MEASURED_BETA if confirmed else CUBIC_BETA))
@@ -289,6 +291,9 @@ class RateControl:
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
         self.mode = Mode.STEADY
+        # A floor (slow start's accepted rate, `MIN_RATE`) may leave the rate above the
+        # plateau: the plateau is then the rate itself.
+        self.last_max = max(self.last_max, self.rate)
         # CUBIC's K: the time the curve takes to climb back to `last_max` from this cut.
         self._k = ((self.last_max - self.rate) / (CUBIC_SCALE * self.last_max)) ** (1.0 / 3.0)
         return True

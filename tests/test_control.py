@@ -140,6 +140,40 @@ def test_the_delivery_rate_never_exceeds_the_servers_rate(
     assert control._delivery_rate(span) <= limit + 1e-9
 
 
+@given(
+    accepted=st.integers(0, 200),
+    refusals=st.lists(st.floats(min_value=0.0, max_value=5.0), min_size=1, max_size=20),
+)
+def test_the_rate_is_always_a_real_positive_number(accepted: int, refusals: list[float]) -> None:
+    control = RateControl(ceiling=None)
+    now = 0.0
+    for gap in refusals:
+        for i in range(accepted):
+            control.on_accepted(now + i / 1000, now + i / 1000, rate_bound=True, backlog=10**6)
+        now += gap + accepted / 1000
+        control.on_refused(sent_at=now, now=now)
+        control.on_accepted(now + 0.5, now + 0.5, rate_bound=True, backlog=10**6)
+        assert isinstance(control.rate, float)
+        assert MIN_RATE <= control.rate < math.inf
+        assert isinstance(control._k, float)
+
+
+def test_leaving_slow_start_above_a_confirmed_plateau_keeps_cubic_real() -> None:
+    # Slow start at 100/s, requests accepted at 100/s, a refusal after the server delivered
+    # 85/s since the last one: the plateau (92.5) lies below slow start's floor (95).
+    control = RateControl(ceiling=None)
+    control.on_refused(sent_at=0.0, now=0.0)
+    control.rate = 100.0
+    for i in range(86):
+        control.on_accepted(i / 86, i / 86, rate_bound=False, sent_rate=100.0)
+    assert control.on_refused(sent_at=1.0, now=1.0)
+    assert control.rate == pytest.approx(95.0)
+    assert control.last_max == pytest.approx(95.0)
+    assert isinstance(control._k, float)
+    control.on_accepted(1.5, 1.5, rate_bound=True, backlog=10**6)
+    assert isinstance(control.rate, float)
+
+
 def test_the_rate_never_drops_below_the_floor_nor_above_the_ceiling() -> None:
     control = RateControl(ceiling=10.0)
     for step in range(50):

@@ -80,26 +80,26 @@ class RateLimit:
 
 def parse_sliding_window(text: str) -> tuple[int, float]:
     """`"500/60"` (calls per seconds) as `(500, 60.0)`; `ValueError` with a readable message."""
-    calls, _, seconds = text.partition("/")
-    try:
-        parsed = int(calls), float(seconds)
-    except ValueError:
-        raise ValueError(f"expected CALLS/SECONDS such as 500/60, got {text!r}") from None
-    if parsed[0] < 1 or not parsed[1] > 0:
-        raise ValueError(f"expected CALLS >= 1 and SECONDS > 0, got {text!r}")
-    return parsed
+    calls, seconds = _two_numbers(text, "/", "CALLS/SECONDS such as 500/60")
+    if calls != int(calls) or calls < 1 or not seconds > 0:
+        raise ValueError(f"expected whole CALLS >= 1 and SECONDS > 0, got {text!r}")
+    return int(calls), seconds
 
 
 def parse_maintenance(text: str) -> tuple[float, float]:
     """`"2:4"` (start and length in seconds) as `(2.0, 4.0)`; `ValueError` if not."""
-    start, _, seconds = text.partition(":")
-    try:
-        parsed = float(start), float(seconds)
-    except ValueError:
-        raise ValueError(f"expected START:SECONDS such as 2:4, got {text!r}") from None
-    if parsed[0] < 0 or not parsed[1] > 0:
+    start, seconds = _two_numbers(text, ":", "START:SECONDS such as 2:4")
+    if start < 0 or not seconds > 0:
         raise ValueError(f"expected START >= 0 and SECONDS > 0, got {text!r}")
-    return parsed
+    return start, seconds
+
+
+def _two_numbers(text: str, separator: str, form: str) -> tuple[float, float]:
+    first, _, second = text.partition(separator)
+    try:
+        return float(first), float(second)
+    except ValueError:
+        raise ValueError(f"expected {form}, got {text!r}") from None
 
 
 def format_retry_after(style: RetryAfterStyle, wait: float, wall_now: float) -> str | None:
