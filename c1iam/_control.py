@@ -24,8 +24,10 @@ tells it every answer; the governor keeps the state those answers build up:
   seconds (a sliding-window limiter whose window is full). While probing, one request at
   a time goes out, one per `Retry-After` or, without one, spaced out (see `PROBE_FIRST`);
   the first answer that is not refused ends the hold, and the session resumes at the
-  rate that held before it (open, after a window). A window's length is learned from
-  its first block, so later blocks wait for its predicted reopening instead of probing
+  rate that held before it (open, after a window). A window's length and the calls it
+  takes are learned from its first block (or from the `Retry-After` that held it): from
+  then on the session keeps the window's books, at most that many calls in any such
+  span (and one more, to notice a window that grew), instead of flooding it and probing
   it. One isolated 503 holds nobody: its own call waits, the rest go on.
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time.
 
@@ -36,6 +38,7 @@ and `benchmarks/sim_throttle.py` runs it on virtual time against every server sh
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import math
 from typing import Final
@@ -91,6 +94,8 @@ MEASURE_WINDOW: Final = 1.0
 # does not lose that moment (at 50/s, 1 ms late on every request added 5 % to a bulk run),
 # yet an idle session sends no burst worth speaking of.
 BUCKET_CAPACITY: Final = 1.5
+# The most calls a learned window's books hold (Deep Security's default is 500 a key).
+WINDOW_BOOKS: Final = 10_000
 # Requests in flight at first, before anything was accepted (see `in_flight_limit`).
 INITIAL_WINDOW: Final = 2
 # 503s in a row that make an outage (fewer are isolated failures: their own calls wait).
@@ -360,9 +365,19 @@ class Governor:
     _refusals_in_streak: int = 0
     _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
     _accepted_while_open: int = 0
-    # A sliding window's length, once seen from its first accepted call to its reopening.
+    # A sliding window's length, once seen from its first accepted call to its reopening,
+    # and how many calls it took in that burst.
     window: float | None = None
+    window_calls: int | None = None
     _burst_started: float | None = None  # the first accepted call since the last hold
+    _burst_accepted: int = 0
+    # The window's books: when this session's calls were sent (refused ones struck out),
+    # kept while no rate rules; and, after a refusal, when the books next have room.
+    _window_log: collections.deque[float] = attrs.field(
+        factory=lambda: collections.deque(maxlen=WINDOW_BOOKS)
+    )
+    _window_not_before: float = 0.0
+    _window_discovery: float | None = None  # when the one call more than it took was sent
 
     @property
     def rate(self) -> float | None:
@@ -395,6 +410,9 @@ class Governor:
                 return math.inf, False
             hold.probe_out = True
             return 0.0, True
+        window_wait = self._window_wait(now)
+        if window_wait > 0.0:
+            return window_wait, False
         learning = self.rate_control.mode is Mode.LEARNING
         if learning:
             self.rate_control.grow(now)
@@ -405,7 +423,38 @@ class Governor:
             # rate of this moment says.
             return (min(wait, STARTUP_DOUBLING / 2) if learning else wait), False
         self.bucket.take(now)
+        if self.rate_control.mode is not Mode.STEADY:
+            self._window_log.append(now)
+            if self._windowed() and len(self._window_log) == (self.window_calls or 0) + 1:
+                self._window_discovery = now
         return 0.0, False
+
+    def _windowed(self) -> bool:
+        """Whether a sliding window was learned and rules (no rate was learned instead)."""
+        return (
+            self.window is not None
+            and self.window_calls is not None
+            and self.rate_control.mode is not Mode.STEADY
+        )
+
+    def _window_wait(self, now: float) -> float:
+        """Seconds until the learned window has room for one more call (0.0: now).
+
+        The session keeps the window's own books: at most `window_calls` calls in any
+        `window` seconds, and one more, so that a window that grew is noticed.
+        """
+        if not self._windowed():
+            return 0.0
+        assert self.window is not None
+        assert self.window_calls is not None
+        log = self._window_log
+        while log and log[0] <= now - self.window:
+            log.popleft()
+        if now < self._window_not_before:
+            return self._window_not_before - now
+        if len(log) <= self.window_calls:
+            return 0.0
+        return log[0] + self.window - now
 
     def wait_estimate(self, now: float, ahead: int) -> float | None:
         """Seconds until `ahead` more requests could leave, or `None` when unknown (the
@@ -444,13 +493,20 @@ class Governor:
         if answer is Answer.ACCEPTED:
             if self.rate_control.mode is Mode.OPEN:
                 self._accepted_while_open += 1
-            if self._burst_started is None:
-                self._burst_started = sent_at
             self._unavailable_in_a_row = 0
             self._refused_since = None
             self._refusals_in_streak = 0
-            if self.hold is not None and self.hold.probing:
+            # Only a request sent during the hold (a probe) says the service is back: one
+            # in flight since before it was accepted under the old state of things.
+            hold = self.hold
+            if hold is not None and hold.probing and (probe or sent_at >= hold.started):
                 self._end_hold(now)
+            if self._burst_started is None:
+                self._burst_started = sent_at
+            self._burst_accepted += 1
+            if self._windowed() and sent_at == self._window_discovery:
+                assert self.window_calls is not None
+                self.window_calls += 1  # it took one more than it did: it grew
             self.rate_control.on_accepted(
                 sent_at, now, rate_bound=rate_bound, backlog=backlog, sent_rate=sent_rate
             )
@@ -472,6 +528,21 @@ class Governor:
             elif retry_after is not None and retry_after >= self.pause_threshold:
                 self._start_hold(now, now + retry_after, probing=False)
             return
+        if self.rate_control.mode is Mode.STEADY:
+            self._window_log.clear()  # a rate rules: no window's books to keep
+        else:
+            with contextlib.suppress(ValueError):
+                self._window_log.remove(sent_at)  # a refused call does not count in a window
+        if self._windowed():
+            # Refused with room in the books: the window is smaller, or shared with other
+            # clients, and takes what the books hold. Refused with the books full (the one
+            # more): it has not grown. Either way, nothing more until its oldest call ages.
+            assert self.window is not None
+            assert self.window_calls is not None
+            log = self._window_log
+            self.window_calls = max(1, min(self.window_calls, len(log)))
+            self._window_not_before = log[0] + self.window if log else now + PROBE_FIRST
+            return
         if self._refused_since is None:
             self._refused_since = now
             self._before_streak = (self.rate_control.rate, self.rate_control.mode)
@@ -479,9 +550,10 @@ class Governor:
         if retry_after is not None and retry_after >= self.pause_threshold:
             # The server says when: wait exactly that long, then go on (no probing).
             self._start_hold(now, now + retry_after, probing=False)
+            if self._before_streak[1] is not Mode.STEADY:
+                self._measure_window()
             return
-        window_known = self.window is not None and self.rate_control.mode is not Mode.STEADY
-        if window_known or (
+        if (
             self._refusals_in_streak >= BLOCKED_REFUSALS
             and now - self._refused_since >= BLOCKED_AFTER
         ):
@@ -494,12 +566,8 @@ class Governor:
                 rate, mode = None, Mode.OPEN
             self.rate_control.restore(rate, mode, now)
             until = now + (retry_after if retry_after is not None else PROBE_FIRST)
-            if retry_after is None and self.window is not None and self._burst_started:
-                # The window reopens when the first call of this burst ages out.
-                until = max(until, self._burst_started + self.window - PROBE_FIRST)
             self._start_hold(now, until, probing=True)
-            if self.hold is not None and self.hold.probing:
-                self.hold.window_burst = self._burst_started
+            self._measure_window()
             return
         learning = self.rate_control.mode is Mode.OPEN
         if self.rate_control.on_refused(sent_at, now):
@@ -529,6 +597,12 @@ class Governor:
         self._recent.append((now, unavailable))
         while self._recent and self._recent[0][0] <= now - MEASURE_WINDOW:
             self._recent.popleft()
+
+    def _measure_window(self) -> None:
+        """The hold just begun waits for a full window: time its reopening from the first
+        call of the burst it holds (unless a window is known, or a rate rules)."""
+        if self.hold is not None and self.window is None and self._burst_started is not None:
+            self.hold.window_burst = self._burst_started
 
     def _hold_at(self, now: float) -> _Hold | None:
         """The hold in force at `now` (a hold with a known end is over once it passed)."""
@@ -586,9 +660,12 @@ class Governor:
             self.rate_control.restore(hold.resume_rate, hold.resume_mode, now)
         if hold.window_burst is not None:
             # Reopened: the burst's first call aged out by now. Each measurement is at
-            # least the window's length, so the shortest one is the best estimate.
+            # least the window's length, so the shortest one is the best estimate; the
+            # books start with the call that found it open.
             seen = now - hold.window_burst
             self.window = seen if self.window is None else min(self.window, seen)
+            self.window_calls = max(self.window_calls or 0, self._burst_accepted)
         self._burst_started = None
+        self._burst_accepted = 0
         self.bucket.set_rate(self.rate, now)
         self.bucket.drain(now)

@@ -339,7 +339,7 @@ async def test_a_bulk_job_outlasting_the_deadline_in_queue_finishes_against_a_fu
     assert statuses.count(200) == 100
     # Blocked windows are probed, not hammered: a probe every 0.5 s at most.
     assert statuses.count(429) <= 16 + 2 * (2 * 60 / 0.5)
-    assert stats.paused_seconds >= 100.0
+    assert stats.paused_seconds >= 50.0  # the first full window was held; then its books pace
 
 
 async def test_closing_the_session_ends_a_bulk_run_promptly_with_every_outcome(
