@@ -36,7 +36,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 import attrs
 
-from ._arguments import check_positive_int
+from ._arguments import check_page_size, check_positive_int, optional
 from ._errors import C1IAMError, InvalidArgument, ProtocolError, StreamConsumed
 from ._sansio import Api, Call, expect_items
 
@@ -47,8 +47,6 @@ __all__ = [
     "PageStep",
     "Pager",
     "Stream",
-    "check_max_items",
-    "check_page_size",
 ]
 
 T = TypeVar("T")
@@ -58,27 +56,12 @@ IAM_DEFAULT_PAGE_SIZE: Final = 25
 # Deep Security: a search returns at most `maxItems` (default 5000); a page of 1000 keeps
 # each answer a few hundred kilobytes.
 SEARCH_DEFAULT_PAGE_SIZE: Final = 1000
-_INT32_MAX: Final = 2**31 - 1
 _TURNS_FOR_THE_NEXT_REQUEST: Final = 3
 # A server may skip empty pages of a filtered listing, but a run of them this long is a
 # listing that makes no progress (a broken server would send them forever).
 MAX_EMPTY_PAGES_IN_A_ROW: Final = 10
 # Cursors remembered (as 16-byte hashes) to catch a server that sends one back again.
 REMEMBERED_CURSORS: Final = 256
-
-
-def check_page_size(page_size: int | None) -> int | None:
-    """`page_size` if it is a positive int (or None), else `InvalidArgument`."""
-    if page_size is None:
-        return None
-    if check_positive_int("page_size", page_size) > _INT32_MAX:
-        raise InvalidArgument(f"page_size must fit an int32, got {page_size!r}")
-    return page_size
-
-
-def check_max_items(max_items: int | None) -> int | None:
-    """`max_items` if it is a positive int (or None), else `InvalidArgument`."""
-    return None if max_items is None else check_positive_int("max_items", max_items)
 
 
 @attrs.frozen
@@ -143,8 +126,8 @@ class CursorPager:
         self._path = path
         self._items_key = items_key
         self._filters = tuple(filters)
-        self._page_size = check_page_size(page_size) or IAM_DEFAULT_PAGE_SIZE
-        self._remaining = check_max_items(max_items)
+        self._page_size = optional(check_page_size, "page_size", page_size) or IAM_DEFAULT_PAGE_SIZE
+        self._remaining = optional(check_positive_int, "max_items", max_items)
         self._cursor = cursor
         self._max_items = self._remaining
         self._recent_cursors = _RecentCursors()
@@ -248,8 +231,10 @@ class IdPager:
         self._path = path
         self._items_key = items_key
         self._criteria = list(criteria)
-        self._page_size = check_page_size(page_size) or SEARCH_DEFAULT_PAGE_SIZE
-        self._remaining = check_max_items(max_items)
+        self._page_size = (
+            optional(check_page_size, "page_size", page_size) or SEARCH_DEFAULT_PAGE_SIZE
+        )
+        self._remaining = optional(check_positive_int, "max_items", max_items)
         self._last_id = self.parse_cursor(cursor)
         self._done = False
 

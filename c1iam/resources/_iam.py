@@ -14,11 +14,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
+from .._arguments import check_role_id
 from .._converter import structure, structurer, unstructure
 from .._errors import InvalidArgument
 from .._sansio import Api, Call, path
 from .._streams import CursorPager, Stream
-from ._base import Requester, check_role_id
+from ._base import Requester
 
 __all__ = ["IamCollection", "Listed", "ListedByRole"]
 

@@ -6,12 +6,8 @@ from collections.abc import Sequence
 
 import attrs
 
-from .._arguments import check_flag
-from .._auth import Secret
-from .._converter import structure
-from .._errors import ProtocolError
-from ..models.api_keys import ApiKey, ApiKeyChanges
-from ._base import (
+from .._arguments import (
+    check_flag,
     check_identifier,
     check_ip_addresses,
     check_ip_networks,
@@ -20,6 +16,10 @@ from ._base import (
     check_word,
     optional,
 )
+from .._auth import Secret
+from .._converter import structure
+from .._errors import ProtocolError
+from ..models.api_keys import ApiKey, ApiKeyChanges
 from ._iam import ListedByRole
 
 __all__ = ["ApiKeys"]

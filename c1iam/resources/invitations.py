@@ -3,8 +3,8 @@ the IAM API"; the list path is inferred)."""
 
 from __future__ import annotations
 
+from .._arguments import check_email, check_identifier, check_role_id
 from ..models.invitations import Invitation, InvitationRequest
-from ._base import check_email, check_identifier, check_role_id
 from ._iam import Listed
 
 __all__ = ["Invitations"]

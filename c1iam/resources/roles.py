@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .._arguments import check_role_id, check_text, check_urns, optional
 from ..models.roles import CloudOneRole, CloudOneRoleChanges
-from ._base import check_role_id, check_text, check_urns, optional
 from ._iam import Listed
 
 __all__ = ["CloudOneRoles"]
