@@ -51,7 +51,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-# IAM: "limit 0 means the default, 25" (reference page, section 1).
+# IAM: "limit 0 means the default, 25" (the IAM API reference, https://cloudone.trendmicro.com/docs/identity-and-account-management/api-reference/).
 IAM_DEFAULT_PAGE_SIZE: Final = 25
 # Deep Security: a search returns at most `maxItems` (default 5000); a page of 1000 keeps
 # each answer a few hundred kilobytes.

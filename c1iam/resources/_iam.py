@@ -1,4 +1,5 @@
-"""What every collection of the IAM API shares (reference page, section 1).
+"""What every collection of the IAM API shares (the IAM API reference,
+https://cloudone.trendmicro.com/docs/identity-and-account-management/api-reference/).
 
 One path (`/users`, `/apikeys`, ...), lists paged by the opaque `next` cursor under one
 items key, `POST` to create, `GET`/`POST`/`DELETE` on `/<path>/<id>` to describe, modify
@@ -79,7 +80,7 @@ class IamCollection(Generic[ModelT]):
     async def _create_answer(self, body: Any) -> Any:
         """The JSON answer to a create, for a resource that must read it its own way."""
         # idempotent=False: a create is re-sent only when the server said it did not
-        # process it (429/503), never after an ambiguous failure (API.md, "Throttling").
+        # process it (429/503), never after an ambiguous failure (see `_retry.decide`).
         call = Call(
             api=Api.ACCOUNTS,
             method="POST",

@@ -1,4 +1,4 @@
-"""`session.accounts`: the Cloud One account (reference page, "The rest of the IAM API")."""
+"""`session.accounts`: the Cloud One account (the IAM API reference, tag Accounts)."""
 
 from __future__ import annotations
 

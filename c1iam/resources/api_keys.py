@@ -1,4 +1,4 @@
-"""`session.api_keys`: Cloud One IAM API keys (reference page, "The rest of the IAM API")."""
+"""`session.api_keys`: Cloud One IAM API keys (the IAM API reference, tag API-Keys)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`session.invitations`: invitations to a Cloud One account (reference page, "The rest of
-the IAM API"; the list path is inferred)."""
+"""`session.invitations`: invitations to a Cloud One account (the IAM API reference, tag
+Invitations; the list path is inferred)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`session.roles`: Cloud One roles (reference page, "The rest of the IAM API").
+"""`session.roles`: Cloud One roles (the IAM API reference, tag Roles).
 
 Not Workload Security administrator roles: those are `session.administrator_roles`.
 """

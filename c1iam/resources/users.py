@@ -1,4 +1,4 @@
-"""`session.users`: Cloud One IAM users (reference page, section 1, "Users")."""
+"""`session.users`: Cloud One IAM users (the IAM API reference, tag Users)."""
 
 from __future__ import annotations
 

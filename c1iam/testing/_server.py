@@ -381,7 +381,7 @@ class FakeCloudOne:
         }
 
     def _accounts(self, request: web.Request, relative: str, body: Any) -> web.Response:
-        # Every IAM collection follows one set of conventions (reference page, section 1);
+        # Every IAM collection follows one set of conventions (the IAM API reference);
         # the stores differ only in their rules.
         parts = relative.strip("/").split("/")
         method = request.method
