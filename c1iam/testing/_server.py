@@ -9,6 +9,7 @@ request, and can be rate-limited and scripted to fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import ssl
@@ -148,6 +149,8 @@ class FakeCloudOne:
         self._first_request_at: float | None = None
         self._count = 0
         self._runner: web.AppRunner | None = None
+        # Set by `close`: a delayed answer stops waiting, so closing never waits for it.
+        self._closing = asyncio.Event()
         self._base = ""
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -164,6 +167,7 @@ class FakeCloudOne:
 
     async def start(self) -> None:
         """Start serving (`async with` calls this)."""
+        self._closing.clear()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # No access log: a benchmark's million lines would be the slowest part.
@@ -178,6 +182,7 @@ class FakeCloudOne:
     async def close(self) -> None:
         """Stop serving."""
         if self._runner is not None:
+            self._closing.set()
             await self._runner.cleanup()
             self._runner = None
 
@@ -259,7 +264,8 @@ class FakeCloudOne:
     ) -> web.StreamResponse:
         fault = self._faults.take(request.method, relative)
         if fault is not None and fault.kind == "delay":
-            await asyncio.sleep(fault.seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), fault.seconds)
             fault = None
         if fault is not None and fault.kind == "huge":
             return await self._huge_response(request, fault)
