@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+from .._pagers import Pager
 from .._sansio import Call
-from .._streams import Pager, Stream
+from .._streams import Stream
 
 __all__ = ["Requester"]
 

@@ -18,8 +18,9 @@ import attrs
 from .._arguments import check_role_id
 from .._converter import structure, structurer, unstructure
 from .._errors import InvalidArgument
+from .._pagers import CursorPager
 from .._sansio import Api, Call, path
-from .._streams import CursorPager, Stream
+from .._streams import Stream
 from ._base import Requester
 
 __all__ = ["IamCollection", "Listed", "ListedByRole"]

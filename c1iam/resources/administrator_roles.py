@@ -11,8 +11,9 @@ from typing import Any
 from .._arguments import check_int32_id
 from .._converter import structurer, unstructure
 from .._errors import InvalidArgument, ProtocolError
+from .._pagers import IdPager
 from .._sansio import Api, Call, expect_items, path
-from .._streams import IdPager, Stream
+from .._streams import Stream
 from ..models.administrator_roles import AdministratorRole
 from ..models.criteria import Criterion
 from ._base import Requester
