@@ -34,6 +34,7 @@ __all__ = [
     "check_flag",
     "check_identifier",
     "check_int32_id",
+    "check_int64",
     "check_ip_addresses",
     "check_ip_networks",
     "check_number",
@@ -54,6 +55,7 @@ T = TypeVar("T")
 V = TypeVar("V")
 
 INT32_MAX: Final = 2**31 - 1
+INT64_MAX: Final = 2**63 - 1
 
 
 def _refuse(name: str, expected: str, value: object) -> InvalidArgument:
@@ -150,9 +152,15 @@ _UUID: Final = re.compile(
 _ACCOUNT_ID: Final = re.compile(r"[0-9A-Za-z]{12}")
 # Cloud One role IDs, in filters, bodies and paths, as the IAM API's schema writes them.
 _ROLE_ID: Final = re.compile(r"[a-z0-9-]+")
+_ROLE_ID_RULE: Final = (
+    "a Cloud One role ID such as 'full-access' (lower-case letters, digits and '-')"
+)
 # Opaque IAM IDs ("full-access", an API key ID): URL-safe characters only, starting with a
 # letter or digit, so neither "." nor ".." can walk the path up after URL normalisation.
 _IDENTIFIER: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._~-]{0,127}")
+_IDENTIFIER_RULE: Final = (
+    "1 to 128 letters, digits, '.', '_', '~' or '-' starting with a letter or digit"
+)
 # One address, no display name or list: no whitespace, separators or quoting characters.
 _EMAIL: Final = re.compile(r"[^@\s,;:<>()\[\]\\\"]+@[^@\s,;:<>()\[\]\\\"]+\.[^@\s,;:<>()\[\]\\\"]+")
 _CIDR: Final = re.compile(r"[0-9A-Fa-f.:]+/[0-9]{1,3}")
@@ -182,6 +190,13 @@ def check_int32_id(name: str, value: int | str) -> int:
     return number
 
 
+def check_int64(name: str, value: int) -> int:
+    """`value` if it is an int that fits an int64 (negative values included)."""
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > INT64_MAX:
+        raise _refuse(name, "an int64", value)
+    return value
+
+
 def _matching(pattern: re.Pattern[str], name: str, value: str, expected: str) -> str:
     if not isinstance(value, str) or not pattern.fullmatch(value):
         raise _refuse(name, expected, value)
@@ -195,22 +210,12 @@ def check_account_id(name: str, value: str) -> str:
 
 def check_role_id(name: str, value: str) -> str:
     """`value` if it is a Cloud One role ID ("full-access"): lower-case letters, digits, `-`."""
-    return _matching(
-        _ROLE_ID,
-        name,
-        value,
-        "a Cloud One role ID such as 'full-access' (lower-case letters, digits and '-')",
-    )
+    return _matching(_ROLE_ID, name, value, _ROLE_ID_RULE)
 
 
 def check_identifier(name: str, value: str) -> str:
     """`value` if it is an opaque ID safe in a URL path: letters, digits, `.`, `_`, `~`, `-`."""
-    return _matching(
-        _IDENTIFIER,
-        name,
-        value,
-        "1 to 128 letters, digits, '.', '_', '~' or '-' starting with a letter or digit",
-    )
+    return _matching(_IDENTIFIER, name, value, _IDENTIFIER_RULE)
 
 
 def check_email(name: str, value: str) -> str:

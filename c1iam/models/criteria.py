@@ -10,7 +10,7 @@ from typing import Final, Literal
 
 import attrs
 
-from .._arguments import check_flag, check_number, check_str
+from .._arguments import check_flag, check_int64, check_number, check_str
 from .._errors import InvalidArgument
 
 __all__ = ["Criterion", "Operator"]
@@ -72,9 +72,6 @@ def _epoch_milliseconds(name: str, value: datetime | int | None) -> int | None:
     raise InvalidArgument(f"{name} must be an aware datetime or epoch milliseconds, got {value!r}")
 
 
-_INT64_MAX: Final = 2**63 - 1
-
-
 @attrs.frozen(kw_only=True)
 class Criterion:
     """One search criterion. Build it with a constructor: `Criterion.string(...)`, ...
@@ -132,9 +129,7 @@ class Criterion:
     @classmethod
     def id(cls, op: Operator, value: int) -> Criterion:
         """The object's ID `<op> value`."""
-        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > _INT64_MAX:
-            raise InvalidArgument(f"value must be an int64 ID, got {value!r}")
-        return cls(id_test=_operator(op), id_value=value)
+        return cls(id_test=_operator(op), id_value=check_int64("value", value))
 
     @classmethod
     def choice(cls, field: str, value: str, *, negate: bool = False) -> Criterion:
