@@ -10,6 +10,7 @@ are the ones of `bench_throttle`, over real HTTP.
 from __future__ import annotations
 
 import asyncio
+import random
 import selectors
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -69,18 +70,27 @@ class SimulatedServer:
     """A transport that answers as a rate-limited, sometimes unavailable server."""
 
     def __init__(
-        self, limit: RateLimit | None, outages: Outages | None, latency: float = 0.001
+        self,
+        limit: RateLimit | None,
+        outages: Outages | None,
+        latency: float = 0.001,
+        jitter: float = 0.0,
+        seed: int = 1,
     ) -> None:
         self.limiter = limit.limiter() if limit is not None else None
         self.outages = outages
         self.latency = latency
+        # Up to `jitter` seconds more on the way in, at random: what a busy event loop
+        # (the client's or the server's) adds, and what a burst-of-one bucket punishes.
+        self.jitter = jitter
+        self._random = random.Random(seed)
         self.statuses: dict[int, int] = {}
         self.sent_times: list[tuple[float, int]] = []
         self._first: float | None = None
         self._count = 0
 
     async def send(self, request: Request) -> Response:
-        await asyncio.sleep(self.latency / 2)
+        await asyncio.sleep(self.latency / 2 + self._random.uniform(0.0, self.jitter))
         now = asyncio.get_running_loop().time()
         status, headers = self._decide(now)
         self.statuses[status] = self.statuses.get(status, 0) + 1

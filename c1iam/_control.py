@@ -3,28 +3,34 @@
 The throttle (`_throttle.py`) asks `Governor.admit(now)` before each request leaves and
 tells it every answer; the governor keeps the state those answers build up:
 
-- the **rate** (`RateControl`): open until the first 429, then learned. It starts with
-  *slow start*: from what the server accepted, the rate doubles every
-  `STARTUP_DOUBLING` seconds while it is what holds the session back, until a 429 shows
-  where the limit lies. From then on it follows CUBIC (RFC 9438), as botocore's adaptive
-  mode does, cut to `CUBIC_BETA` of the refused rate. A first estimate taken from a small
-  burst would otherwise sit far below the limit while CUBIC's plateau holds near it.
-  A cut never goes below the **delivery rate**: between two refusals the server's bucket
-  was empty at both ends, so what it accepted in between, over that time, is what it
-  allows (TCP BBR measures delivery rate the same way). It is a lower bound whatever the
-  client did meanwhile, so it is safe as a floor. One cut per congestion episode: a 429
-  for a request sent before the last cut is the same congestion, already answered.
-- **holds**: after a `Retry-After` of `pause_threshold` or more, nothing leaves until
-  then. A hold without an end known in advance, **probing**, starts when the service
-  refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most answers of
-  the last second), or 429s with no request accepted for `BLOCKED_AFTER` seconds (a
-  sliding-window limiter whose window is full). While probing, one request at a time
-  goes out, one per `Retry-After` (or per backoff step without one); the first answer
-  that is not refused ends the hold, and the session resumes at the rate that held
-  before it. One isolated 503 holds nobody: its own call waits, the rest go on.
+- the **rate** (`RateControl`): open until the first 429 (the first round trip starts
+  with `INITIAL_WINDOW` requests in flight, +1 per accepted answer, so a small burst
+  refuses a few requests, not `max_concurrency`). Then *slow start*: from what the server
+  accepted, the rate doubles every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD`
+  times ahead of the fastest rate a request was accepted at, until a 429 shows where the
+  limit lies. From then on it follows CUBIC (RFC 9438), as botocore's adaptive mode does,
+  with its scale relative to the rate so that the curve has one shape at any rate.
+  How deep a cut goes depends on the **delivery rate**: between two refusals the server's
+  bucket was empty at both ends, so what it accepted in between, over that time, is at
+  most what it allows (TCP BBR measures delivery rate the same way). When it confirms the
+  refused rate, the limit is close and the cut is shallow (`MEASURED_BETA`); otherwise
+  `CUBIC_BETA`. One cut per congestion episode: a 429 for a request sent before the last
+  cut is the same congestion, already answered. The rate does not probe upward in the
+  last `END_GAME` seconds of work, where a refusal could only cost time.
+- **holds**: after a `Retry-After` of `pause_threshold` or more on a 429, nothing leaves
+  until then. A hold without an end known in advance, **probing**, starts when the
+  service refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most
+  answers of the last second), or 429s with nothing accepted for `BLOCKED_AFTER`
+  seconds (a sliding-window limiter whose window is full). While probing, one request at
+  a time goes out, one per `Retry-After` or, without one, spaced out (see `PROBE_FIRST`);
+  the first answer that is not refused ends the hold, and the session resumes at the
+  rate that held before it (open, after a window). A window's length is learned from
+  its first block, so later blocks wait for its predicted reopening instead of probing
+  it. One isolated 503 holds nobody: its own call waits, the rest go on.
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time.
 
-Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers.
+Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers,
+and `benchmarks/sim_throttle.py` runs it on virtual time against every server shape.
 """
 
 from __future__ import annotations
@@ -47,8 +53,11 @@ __all__ = [
     "TokenBucket",
 ]
 
-# CUBIC constants, as botocore's adaptive mode uses them (RFC 9438 uses C = 0.4, beta = 0.7).
-CUBIC_SCALE: Final = 0.4
+# CUBIC's beta (RFC 9438 and botocore's adaptive mode use 0.7). Its C, 0.4 in RFC 9438, is in
+# packets per s**3 for windows of hundreds of packets: here it is relative to the rate, so
+# that the curve has the same shape at 5/s as at 500/s (0.4 % of W_max per s**3: back to
+# W_max 2.3 s after a shallow cut, 5 % beyond it 2.3 s later).
+CUBIC_SCALE: Final = 0.004
 CUBIC_BETA: Final = 0.7
 # The learned rate never drops below this (requests per second), so a session always moves.
 MIN_RATE: Final = 0.5
@@ -70,8 +79,10 @@ END_GAME: Final = 1.0
 MAX_GROWTH_OVER_PASSING: Final = 2.0
 # Refusals kept to measure delivery rates from (seconds).
 DELIVERY_HISTORY: Final = 10.0
-# A cut goes to `MEASURED_BETA` of the refused rate, not `CUBIC_BETA`, when the server was
-# measured delivering at least `CONFIRMED_SHARE` of it: the limit is then known to be close.
+# When the server was measured delivering at least `CONFIRMED_SHARE` of the refused rate,
+# the limit is known to be close: CUBIC's plateau goes halfway between the two rates and
+# the cut to `MEASURED_BETA` of it. Otherwise the plateau is the refused rate, the cut
+# `CUBIC_BETA` of it.
 MEASURED_BETA: Final = 0.95
 CONFIRMED_SHARE: Final = 0.8
 # The window over which accepted requests are counted for the first estimate (seconds).
@@ -81,17 +92,20 @@ MEASURE_WINDOW: Final = 1.0
 # yet an idle session sends no burst worth speaking of.
 BUCKET_CAPACITY: Final = 1.5
 # Requests in flight at first, before anything was accepted (see `in_flight_limit`).
-INITIAL_WINDOW: Final = 4
+INITIAL_WINDOW: Final = 2
 # 503s in a row that make an outage (fewer are isolated failures: their own calls wait).
 OUTAGE_IN_A_ROW: Final = 3
 # Refused for this long with nothing accepted (and at least `BLOCKED_REFUSALS` 429s):
 # the limiter is blocked (a full sliding window), not merely a little exceeded.
 BLOCKED_AFTER: Final = 0.25
 BLOCKED_REFUSALS: Final = 4
-# Probing without a Retry-After: the first probe after this long, then twice as long
-# each time, at most `PROBE_MAX` (a sliding window reopens all at once: found within it).
+# Probing without a Retry-After: the first probe after `PROBE_FIRST`. A full window is then
+# probed every `PROBE_SHARE` of the time blocked so far (within `PROBE_FIRST`..`PROBE_MAX`),
+# and once its length is known, first at its predicted reopening. An outage is probed
+# twice as late each time, up to `OUTAGE_PROBE_MAX`.
 PROBE_FIRST: Final = 0.25
-PROBE_MAX: Final = 0.5
+PROBE_SHARE: Final = 0.1
+PROBE_MAX: Final = 2.0
 OUTAGE_PROBE_MAX: Final = 1.0
 _TOKEN_EPSILON: Final = 1e-9
 
@@ -230,7 +244,8 @@ class RateControl:
         if self.mode is Mode.LEARNING:
             self.grow(now)
         elif self.last_cut is not None:
-            cubic = CUBIC_SCALE * (now - self.last_cut - self._k) ** 3 + self.last_max
+            scale = CUBIC_SCALE * self.last_max
+            cubic = scale * (now - self.last_cut - self._k) ** 3 + self.last_max
             # Never more than twice what is passing now: after a spell without demand,
             # CUBIC's clock would otherwise jump the rate far beyond anything tried.
             passing = max(MIN_RATE, len(self._accepted) / MEASURE_WINDOW)
@@ -258,26 +273,29 @@ class RateControl:
                 self.rate = min(self.rate, self.ceiling)
             self.mode = Mode.LEARNING
             self._started, self._start_rate, self._confirmed = now, self.rate, self.rate
-            # The episode lasts one turn longer: slow start's first request leaves at once,
+            # The episode lasts a moment longer: slow start's first request leaves at once,
             # and finds the server's bucket as empty as the flood left it. Its refusal is
             # this congestion, not a sign that the new rate is too high.
-            self.last_cut = now + 1.0 / self.rate
+            self.last_cut = now + min(STARTUP_DOUBLING / 2, 1.0 / self.rate)
             return True
         refused = self.rate
-        # CUBIC climbs back to the refused rate and holds near it. How far to cut depends
-        # on what the refused rate is worth: when the server was measured delivering
-        # nearly as much, the limit lies just below it and a shallow cut will do.
-        self.last_max = refused
+        # CUBIC climbs back to its plateau (`last_max`) and holds near it. Where that lies,
+        # and how far to cut, depends on what the refused rate is worth: when the server
+        # was measured delivering nearly as much, the limit lies just below it.
         confirmed = delivered >= CONFIRMED_SHARE * refused
-        self.rate = max(MIN_RATE, refused * (MEASURED_BETA if confirmed else CUBIC_BETA))
+        self.last_max = (refused + min(delivered, refused)) / 2 if confirmed else refused
+        self.rate = max(MIN_RATE, self.last_max * (MEASURED_BETA if confirmed else CUBIC_BETA))
         if self.mode is Mode.LEARNING:
             # Leaving slow start: a rate requests were accepted at is known to pass.
             self.rate = max(self.rate, min(self._confirmed, refused) * MEASURED_BETA)
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
         self.mode = Mode.STEADY
+        # A floor (slow start's accepted rate, `MIN_RATE`) may leave the rate above the
+        # plateau: the plateau is then the rate itself.
+        self.last_max = max(self.last_max, self.rate)
         # CUBIC's K: the time the curve takes to climb back to `last_max` from this cut.
-        self._k = ((self.last_max - self.rate) / CUBIC_SCALE) ** (1.0 / 3.0)
+        self._k = ((self.last_max - self.rate) / (CUBIC_SCALE * self.last_max)) ** (1.0 / 3.0)
         return True
 
     def restore(self, rate: float | None, mode: Mode, now: float) -> None:
@@ -308,10 +326,13 @@ class _Hold:
 
     until: float
     probing: bool
-    step: float = PROBE_FIRST  # the next wait without a Retry-After
+    started: float = 0.0
+    step: float = PROBE_FIRST  # the next wait without a Retry-After (outages)
     probe_out: bool = False
     resume_rate: float | None = None
     resume_mode: Mode = Mode.OPEN
+    # A full window: the time the burst it holds began to be accepted (to learn its length).
+    window_burst: float | None = None
 
 
 @attrs.define
@@ -339,6 +360,9 @@ class Governor:
     _refusals_in_streak: int = 0
     _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
     _accepted_while_open: int = 0
+    # A sliding window's length, once seen from its first accepted call to its reopening.
+    window: float | None = None
+    _burst_started: float | None = None  # the first accepted call since the last hold
 
     @property
     def rate(self) -> float | None:
@@ -420,6 +444,8 @@ class Governor:
         if answer is Answer.ACCEPTED:
             if self.rate_control.mode is Mode.OPEN:
                 self._accepted_while_open += 1
+            if self._burst_started is None:
+                self._burst_started = sent_at
             self._unavailable_in_a_row = 0
             self._refused_since = None
             self._refusals_in_streak = 0
@@ -442,7 +468,7 @@ class Governor:
             # Only a probe leaves during a hold: any other refusal is for a request sent
             # before it, which the hold already answers (unless it asks for longer).
             if probe:
-                self._probe_again(now, retry_after, step_max=PROBE_MAX)
+                self._probe_again(now, retry_after, window=True)
             elif retry_after is not None and retry_after >= self.pause_threshold:
                 self._start_hold(now, now + retry_after, probing=False)
             return
@@ -454,7 +480,8 @@ class Governor:
             # The server says when: wait exactly that long, then go on (no probing).
             self._start_hold(now, now + retry_after, probing=False)
             return
-        if (
+        window_known = self.window is not None and self.rate_control.mode is not Mode.STEADY
+        if window_known or (
             self._refusals_in_streak >= BLOCKED_REFUSALS
             and now - self._refused_since >= BLOCKED_AFTER
         ):
@@ -466,8 +493,13 @@ class Governor:
                 # a whole burst; when it reopens, it takes one again.
                 rate, mode = None, Mode.OPEN
             self.rate_control.restore(rate, mode, now)
-            wait = retry_after if retry_after is not None else PROBE_FIRST
-            self._start_hold(now, now + wait, probing=True)
+            until = now + (retry_after if retry_after is not None else PROBE_FIRST)
+            if retry_after is None and self.window is not None and self._burst_started:
+                # The window reopens when the first call of this burst ages out.
+                until = max(until, self._burst_started + self.window - PROBE_FIRST)
+            self._start_hold(now, until, probing=True)
+            if self.hold is not None and self.hold.probing:
+                self.hold.window_burst = self._burst_started
             return
         learning = self.rate_control.mode is Mode.OPEN
         if self.rate_control.on_refused(sent_at, now):
@@ -482,7 +514,7 @@ class Governor:
         self._unavailable_in_a_row += 1
         if self.hold is not None and self.hold.probing:
             if probe:
-                self._probe_again(now, retry_after, step_max=OUTAGE_PROBE_MAX)
+                self._probe_again(now, retry_after, window=False)
             return
         answers = len(self._recent)
         unavailable = sum(1 for _, failed in self._recent if failed)
@@ -517,20 +549,26 @@ class Governor:
         self.hold = _Hold(
             until=until,
             probing=probing,
+            started=now,
             resume_rate=self.rate_control.rate,
             resume_mode=self.rate_control.mode,
         )
         self.bucket.drain(now)
 
-    def _probe_again(self, now: float, retry_after: float | None, *, step_max: float) -> None:
+    def _probe_again(self, now: float, retry_after: float | None, *, window: bool) -> None:
         hold = self.hold
         assert hold is not None
         hold.probe_out = False
         if retry_after is not None:
             wait = retry_after
+        elif window:
+            # A window reopens all at once, after a time of its own: probes come at a tenth
+            # of the time blocked so far, so a minute-long window costs a few dozen probes,
+            # not hundreds, and is found within a tenth of its length.
+            wait = min(PROBE_MAX, max(PROBE_FIRST, PROBE_SHARE * (now - hold.started)))
         else:
             wait = hold.step
-            hold.step = min(step_max, hold.step * 2.0)
+            hold.step = min(OUTAGE_PROBE_MAX, hold.step * 2.0)
         until = now + wait
         if until > hold.until:
             self.held_seconds += until - max(now, hold.until)
@@ -546,5 +584,11 @@ class Governor:
         self._recent.clear()
         if hold.probing:
             self.rate_control.restore(hold.resume_rate, hold.resume_mode, now)
+        if hold.window_burst is not None:
+            # Reopened: the burst's first call aged out by now. Each measurement is at
+            # least the window's length, so the shortest one is the best estimate.
+            seen = now - hold.window_burst
+            self.window = seen if self.window is None else min(self.window, seen)
+        self._burst_started = None
         self.bucket.set_rate(self.rate, now)
         self.bucket.drain(now)

@@ -46,7 +46,16 @@ __all__ = [
 
 
 class C1IAMError(Exception):
-    """The root of every exception raised by c1iam."""
+    """The root of every exception raised by c1iam.
+
+    `tries`: how many times the request was sent before this was raised (1 unless it was
+    retried); the message says so when it was more.
+    """
+
+    tries: int = 1
+
+    def _tried(self) -> str:
+        return f", after {self.tries} tries" if self.tries > 1 else ""
 
 
 class APIError(C1IAMError):
@@ -77,7 +86,7 @@ class APIError(C1IAMError):
         self.request: str | None = None
 
     def __str__(self) -> str:
-        where = f" ({self.request})" if self.request else ""
+        where = f" ({self.request}{self._tried()})" if self.request else self._tried()
         return f"{self.status} {self.message}{where}"
 
     def __repr__(self) -> str:
@@ -122,6 +131,9 @@ class TransportError(C1IAMError):
     def __init__(self, message: str, *, request_may_have_been_sent: bool = True) -> None:
         super().__init__(message)
         self.request_may_have_been_sent = request_may_have_been_sent
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}{self._tried()}"
 
 
 class ProtocolError(C1IAMError):

@@ -163,8 +163,10 @@ def decide(
             return decision
     else:
         return decision
-    if probe and answer is not Answer.ACCEPTED:
-        # The session is held until its next probe: that hold is this call's wait too.
+    if (probe and answer is not Answer.ACCEPTED) or policy.fail_fast:
+        # A probe: the session is held until its next probe, and that hold is this call's
+        # wait too. Fail-fast: nothing sleeps for a retry (a 5xx or a reset is retried at
+        # once, within the deadline; a 429 or 503 was raised above).
         wait = 0.0
     elif retry_after is not None:
         wait = retry_after

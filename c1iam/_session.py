@@ -328,6 +328,7 @@ class Session:
             throttle.finish(ticket, decision.answer, retry_after=decision.retry_after)
             attempts += decision.attempt
             if decision.retry_in is None:
+                failure.tries = retries + 1
                 logger.debug(
                     "%s: giving up after %d tries: %s",
                     request.description,

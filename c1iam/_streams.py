@@ -24,7 +24,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
-from ._errors import C1IAMError, StreamConsumed
+from ._errors import BadRequest, C1IAMError, StreamConsumed
 from ._pagers import Pager
 from ._sansio import Call
 
@@ -240,7 +240,17 @@ class Stream(Generic[T]):
         in_flight = None if call is None else asyncio.ensure_future(self._fetch(call))
         try:
             while in_flight is not None:
-                step = self._pager.feed(await in_flight)
+                try:
+                    answer = await in_flight
+                except BadRequest:
+                    if not self._pager.smaller_page():
+                        raise
+                    # The same page again, smaller: the server refused the page size.
+                    call = self._pager.next_call()
+                    assert call is not None
+                    in_flight = asyncio.ensure_future(self._fetch(call))
+                    continue
+                step = self._pager.feed(answer)
                 in_flight = None
                 if (call := self._pager.next_call()) is not None:
                     while buffer.qsize() >= self._read_ahead:

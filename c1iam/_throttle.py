@@ -30,7 +30,6 @@ import math
 import time
 from typing import Protocol
 
-import anyio
 import attrs
 
 from ._control import Answer, Governor, Mode, RateControl
@@ -67,8 +66,8 @@ class SystemClock:
         return time.time()
 
     async def sleep(self, seconds: float) -> None:
-        """`anyio.sleep(seconds)`."""
-        await anyio.sleep(seconds)
+        """`asyncio.sleep(seconds)`."""
+        await asyncio.sleep(seconds)
 
 
 @attrs.define(eq=False)

@@ -315,3 +315,19 @@ async def test_ctrl_c_during_a_bulk_modify_leaves_a_complete_record(
     for user_id, outcome in lines.items():
         if outcome == "ok":
             assert user_id in disabled
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--sliding-window", "500"], "CALLS/SECONDS"),
+        (["--maintenance", "soon"], "START:SECONDS"),
+        (["--rate-limit", "40", "--sliding-window", "500/60"], "not both"),
+    ],
+)
+async def test_fake_server_refuses_bad_shapes_as_usage_errors(
+    arguments: list[str], message: str
+) -> None:
+    ran = await invoke("fake-server", "--port", "0", *arguments, env={})
+    assert ran.code == 2
+    assert message in ran.stderr

@@ -20,6 +20,7 @@ from c1iam._control import (
     RateControl,
     TokenBucket,
 )
+from c1iam.testing import RateLimit
 
 
 def _governor(rate: float | None = None) -> Governor:
@@ -115,7 +116,10 @@ def test_a_cut_confirmed_by_the_delivery_rate_is_shallow() -> None:
     refused_at = control.rate
     assert refused_at is not None
     assert control.on_refused(sent_at=1.01, now=1.01)
-    assert control.rate == pytest.approx(refused_at * MEASURED_BETA)
+    delivered = (35 - 1) / 1.01
+    # CUBIC's plateau halfway between the refused and the delivered rate; a shallow cut.
+    assert control.last_max == pytest.approx((refused_at + delivered) / 2)
+    assert control.rate == pytest.approx(control.last_max * MEASURED_BETA)
 
 
 @given(
@@ -134,6 +138,40 @@ def test_the_delivery_rate_never_exceeds_the_servers_rate(
     for i in range(accepted):
         control.on_accepted(span * (i + 1) / (accepted + 1), 0.0, rate_bound=False)
     assert control._delivery_rate(span) <= limit + 1e-9
+
+
+@given(
+    accepted=st.integers(0, 200),
+    refusals=st.lists(st.floats(min_value=0.0, max_value=5.0), min_size=1, max_size=20),
+)
+def test_the_rate_is_always_a_real_positive_number(accepted: int, refusals: list[float]) -> None:
+    control = RateControl(ceiling=None)
+    now = 0.0
+    for gap in refusals:
+        for i in range(accepted):
+            control.on_accepted(now + i / 1000, now + i / 1000, rate_bound=True, backlog=10**6)
+        now += gap + accepted / 1000
+        control.on_refused(sent_at=now, now=now)
+        control.on_accepted(now + 0.5, now + 0.5, rate_bound=True, backlog=10**6)
+        assert isinstance(control.rate, float)
+        assert MIN_RATE <= control.rate < math.inf
+        assert isinstance(control._k, float)
+
+
+def test_leaving_slow_start_above_a_confirmed_plateau_keeps_cubic_real() -> None:
+    # Slow start at 100/s, requests accepted at 100/s, a refusal after the server delivered
+    # 85/s since the last one: the plateau (92.5) lies below slow start's floor (95).
+    control = RateControl(ceiling=None)
+    control.on_refused(sent_at=0.0, now=0.0)
+    control.rate = 100.0
+    for i in range(86):
+        control.on_accepted(i / 86, i / 86, rate_bound=False, sent_rate=100.0)
+    assert control.on_refused(sent_at=1.0, now=1.0)
+    assert control.rate == pytest.approx(95.0)
+    assert control.last_max == pytest.approx(95.0)
+    assert isinstance(control._k, float)
+    control.on_accepted(1.5, 1.5, rate_bound=True, backlog=10**6)
+    assert isinstance(control.rate, float)
 
 
 def test_the_rate_never_drops_below_the_floor_nor_above_the_ceiling() -> None:
@@ -251,3 +289,30 @@ def test_a_blocked_window_is_probed_and_reopens_open() -> None:
     assert now < 6.0 + 0.5 + 0.02  # found within a probe interval of reopening
     governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + 0.001, probe=True)
     assert governor.rate is None  # back to open: the window takes a whole burst again
+
+
+def test_a_windows_length_is_learned_and_its_next_reopening_waited_for() -> None:
+    # Deep Security's limiter, unscaled: 500 calls in any 60 s, no Retry-After. The client
+    # always has work; each turn the governor grants goes to the window at once.
+    window = RateLimit.sliding_window(calls=500, seconds=60.0).limiter()
+    governor = _governor()
+    refused_in_block = [0, 0, 0]
+    blocks = 0
+    now = 0.0
+    while now < 170.0 and governor.refused < 1000:
+        wait, probe = governor.admit(now)
+        if wait > 0.0:
+            now += min(wait, 0.5)
+            continue
+        answer = Answer.ACCEPTED if window.admit(now) is None else Answer.REFUSED
+        held = governor.hold is not None
+        governor.on_answer(answer, sent_at=now, now=now + 0.001, probe=probe)
+        if answer is Answer.REFUSED and held:
+            refused_in_block[min(blocks, 2)] += 1
+        if held and governor.hold is None:
+            blocks += 1
+        now += 0.002
+    assert blocks >= 2
+    assert governor.window == pytest.approx(60.0, abs=2.0)  # learned from the first block
+    assert refused_in_block[0] <= 60  # the first block: probes at a tenth of the time held
+    assert refused_in_block[1] <= 5  # the next: waited for, then probed at its reopening

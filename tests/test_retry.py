@@ -116,3 +116,10 @@ def test_what_each_failure_tells_the_session() -> None:
 def test_bad_policies_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(c1iam.InvalidArgument):
         RetryPolicy(**options)
+
+
+def test_fail_fast_never_sleeps_for_a_retry() -> None:
+    policy = RetryPolicy(fail_fast=True)
+    assert _decide(_error(500), policy).retry_in == 0.0
+    assert _decide(c1iam.TransportError("reset"), policy).retry_in == 0.0
+    assert _decide(_error(500), policy, attempts=4).retry_in is None  # attempts still count

@@ -305,3 +305,79 @@ async def test_retries_are_logged_with_wait_and_reason(
     await clocked.users.describe(next(iter(fake.users)))
     assert "retrying in 4.000 s" in caplog.text
     assert "503 ServiceUnavailable, Retry-After 4 s" in caplog.text
+
+
+async def test_an_error_raised_after_retries_says_how_many_tries(
+    fake: FakeCloudOne, clock: FakeClock
+) -> None:
+    fake.inject(Fault.status(500, times=3))
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(attempts=3)) as session:
+        with pytest.raises(c1iam.ServerError) as raised:
+            await session.users.describe(next(iter(fake.users)))
+    assert raised.value.tries == 3
+    assert str(raised.value).endswith(", after 3 tries)")
+
+
+# -- the throttle end to end, on the fake clock -------------------------------------------
+
+
+async def test_a_bulk_job_outlasting_the_deadline_in_queue_finishes_against_a_full_window(
+    fake: FakeCloudOne, clock: FakeClock
+) -> None:
+    # Deep Security's shape, smaller: 40 calls in any 60 s, no Retry-After. 100 calls need
+    # three windows, 120 s of queueing: beyond a 100 s deadline, which counts no queueing.
+    fake.clock = clock.monotonic
+    fake.rate_limit = RateLimit.sliding_window(calls=40, seconds=60.0)
+    user_ids = list(fake.users)[:50] * 2
+    started = clock.monotonic()
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(deadline=100)) as session:
+        users = await asyncio.gather(*(session.users.describe(i) for i in user_ids))
+        stats = session.stats()
+    assert len(users) == 100
+    assert clock.monotonic() - started >= 120.0
+    statuses = [r.status for r in fake.requests]
+    assert statuses.count(200) == 100
+    # Blocked windows are probed, not hammered: a probe every 0.5 s at most.
+    assert statuses.count(429) <= 16 + 2 * (2 * 60 / 0.5)
+    assert stats.paused_seconds >= 100.0
+
+
+async def test_closing_the_session_ends_a_bulk_run_promptly_with_every_outcome(
+    fake: FakeCloudOne, clock: FakeClock
+) -> None:
+    fake.clock = clock.monotonic
+    fake.rate_limit = RateLimit(rate=1.0, burst=1)  # most calls wait in the queue
+    async with connect(fake, clock=clock, rate=1.0) as session:
+        user_ids = list(fake.users)[:20]
+        run = asyncio.ensure_future(
+            session.bulk(lambda user_id: session.users.describe(user_id), user_ids)
+        )
+        for _ in range(1000):  # until two calls are out and the rest wait for their turn
+            if session.stats().sent >= 2:
+                break
+            await asyncio.sleep(0)
+        await session.aclose()
+        results = await asyncio.wait_for(run, timeout=5)
+    assert [r.item for r in results] == user_ids  # one outcome per item, none lost
+    closed = [r for r in results if not r.ok]
+    assert closed
+    assert all(isinstance(r.error, c1iam.C1IAMError) and "closed" in str(r.error) for r in closed)
+
+
+async def test_fail_fast_calls_beyond_the_deadline_are_refused_unsent(
+    fake: FakeCloudOne, clock: FakeClock
+) -> None:
+    fake.clock = clock.monotonic
+    policy = c1iam.RetryPolicy(fail_fast=True, deadline=1.0)
+    async with connect(fake, clock=clock, rate=20.0, retry=policy) as session:
+        calls = [session.users.describe(i) for i in list(fake.users)[:50]]
+        started = clock.monotonic()
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        took = clock.monotonic() - started
+    refused = [o for o in outcomes if isinstance(o, c1iam.RateLimited)]
+    succeeded = [o for o in outcomes if isinstance(o, c1iam.User)]
+    assert len(succeeded) + len(refused) == 50
+    assert 19 <= len(succeeded) <= 22  # what 20/s allows within the second
+    assert took <= 1.0 + 1e-6
+    assert all(r.retry_after is not None for r in refused)
+    assert len(fake.requests) == len(succeeded)  # the refused ones were never sent

@@ -18,8 +18,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from yarl import URL
 
-from c1iam.testing import FakeCloudOne, Fault, RateLimit
-from c1iam.testing._faults import ServerBucket, format_retry_after
+from c1iam.testing import FakeCloudOne, Fault, Outages, RateLimit
+from c1iam.testing._faults import (
+    ServerBucket,
+    format_retry_after,
+    parse_maintenance,
+    parse_sliding_window,
+)
 from c1iam.testing._state import Refused, RoleStore, decode_cursor, encode_cursor, search_roles
 
 pytestmark = pytest.mark.anyio
@@ -321,3 +326,33 @@ def test_seeded_accounts_are_the_same_however_often_they_are_made() -> None:
     assert first.users == again.users
     assert first.api_keys == again.api_keys
     assert first.users != other.users
+
+
+def test_shapes_parse_from_the_command_line() -> None:
+    assert parse_sliding_window("500/60") == (500, 60.0)
+    assert parse_maintenance("2:4") == (2.0, 4.0)
+    for bad in ("500", "x/60", "0/60", "5/0"):
+        with pytest.raises(ValueError, match="CALLS"):
+            parse_sliding_window(bad)
+    for bad in ("2", "a:4", "-1:4", "2:0"):
+        with pytest.raises(ValueError, match="START"):
+            parse_maintenance(bad)
+
+
+def test_the_sliding_window_refuses_until_its_oldest_call_ages_out() -> None:
+    window = RateLimit.sliding_window(calls=3, seconds=6.0).limiter()
+    assert [window.admit(t) for t in (0.0, 0.1, 0.2)] == [None, None, None]
+    assert window.admit(1.0) == pytest.approx(5.0)  # the call at 0.0 ages out at 6.0
+    assert window.admit(5.9) is not None  # refused calls are not counted
+    assert window.admit(6.0) is None
+    assert window.admit(6.05) is not None
+
+
+def test_outages_answer_isolated_503s_and_maintenance_windows() -> None:
+    outages = Outages(every=3, maintenance=[(2.0, 4.0)])
+    assert [outages.unavailable(n, 0.5) is not None for n in range(1, 7)] == [
+        False, False, True, False, False, True,
+    ]  # fmt: skip
+    # In the window every request is 503, with the seconds left, rounded up.
+    assert outages.unavailable(1, 2.5) == ("4", False)
+    assert outages.unavailable(1, 5.5) == ("1", False)

@@ -255,3 +255,29 @@ def test_states_are_typed_by_the_documented_values() -> None:
     assert hints["state"] == UserState | None  # mypy refuses state="disbled"
     assert get_args(UserState) == ("enabled", "disabled")
     assert get_type_hints(c1iam.User)["state"] == UserState | str | None  # others still read
+
+
+async def test_iam_lists_take_few_requests_and_fall_back_when_a_page_size_is_refused(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    for _ in range(2000):
+        fake.add_user()
+    users = await session.users.list().collect()
+    assert len(users) == len(fake.users)
+    assert len(requests_to(fake, "GET", "/users")) == 3  # 2,060 users in pages of 1,000
+    fake.requests.clear()
+    fake.iam_max_limit = 100
+    users = await session.users.list().collect()
+    assert len(users) == len(fake.users)
+    limits = [r.query["limit"] for r in requests_to(fake, "GET", "/users")]
+    # 1000 and 200 refused; then pages of 25, the API's documented default.
+    assert limits[:3] == ["1000", "200", "25"]
+    assert set(limits[2:]) == {"25"}
+
+
+async def test_a_page_size_the_caller_chose_is_not_changed_behind_their_back(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    fake.iam_max_limit = 100
+    with pytest.raises(c1iam.BadRequest):
+        await session.users.list(page_size=500).collect()

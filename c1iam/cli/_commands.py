@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -446,6 +446,37 @@ def admin_roles_search(
     "--invitations", "invitation_count", type=click.IntRange(min=0), default=5, show_default=True
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Refuse over this many requests per second (a token bucket; 429).",
+)
+@click.option(
+    "--burst", type=click.IntRange(min=1), default=5, show_default=True, help="With --rate-limit."
+)
+@click.option(
+    "--sliding-window",
+    metavar="CALLS/SECONDS",
+    help="Deep Security's limiter: at most CALLS in any SECONDS (e.g. 500/60).",
+)
+@click.option(
+    "--retry-after",
+    type=click.Choice(["seconds", "http-date", "none"]),
+    default="seconds",
+    show_default=True,
+    help="How a 429 says when to come back.",
+)
+@click.option(
+    "--unavailable-every",
+    type=click.IntRange(min=1),
+    help="Answer one request in N with 503 (Retry-After: 1).",
+)
+@click.option(
+    "--maintenance",
+    metavar="START:SECONDS",
+    multiple=True,
+    help="Answer every request with 503 for SECONDS, START seconds after the first request.",
+)
 def fake_server(
     host: str,
     port: int,
@@ -454,9 +485,39 @@ def fake_server(
     api_key_count: int,
     invitation_count: int,
     seed: int,
+    rate_limit: float | None,
+    burst: int,
+    sliding_window: str | None,
+    retry_after: Literal["seconds", "http-date", "none"],
+    unavailable_every: int | None,
+    maintenance: tuple[str, ...],
 ) -> None:
-    """Serve the embedded fake of both APIs until Ctrl-C (for developing other tools)."""
-    from c1iam.testing import FakeCloudOne
+    """Serve the embedded fake of both APIs until Ctrl-C (for developing other tools).
+
+    It can be limited as the real services are: a token bucket (--rate-limit, --burst),
+    Deep Security's sliding window (--sliding-window 500/60), isolated 503s
+    (--unavailable-every) and maintenance windows (--maintenance 2:4).
+    """
+    from c1iam.testing import FakeCloudOne, Outages, RateLimit
+    from c1iam.testing._faults import parse_maintenance, parse_sliding_window
+
+    if rate_limit is not None and sliding_window is not None:
+        raise UsageFailure("give --rate-limit or --sliding-window, not both")
+    try:
+        windows = tuple(parse_maintenance(text) for text in maintenance)
+        limit: RateLimit | None = None
+        if sliding_window is not None:
+            calls, seconds = parse_sliding_window(sliding_window)
+            limit = RateLimit.sliding_window(calls=calls, seconds=seconds, retry_after=retry_after)
+        elif rate_limit is not None:
+            limit = RateLimit(rate=rate_limit, burst=burst, retry_after=retry_after)
+    except ValueError as error:
+        raise UsageFailure(str(error)) from None
+    outages = (
+        Outages(every=unavailable_every, maintenance=windows)
+        if unavailable_every is not None or windows
+        else None
+    )
 
     async def serve() -> None:
         async with FakeCloudOne(
@@ -468,6 +529,10 @@ def fake_server(
             host=host,
             port=port,
         ) as fake:
+            fake.rate_limit = limit
+            fake.outages = outages
+            if limit is not None:
+                click.echo(f"rate limit:   {limit.describe()}, Retry-After {retry_after}")
             click.echo(f"accounts_url: {fake.accounts_url}")
             click.echo(f"workload_url: {fake.workload_url}")
             click.echo(f"api key:      {fake.api_key}  (a fake key, for this fake only)")

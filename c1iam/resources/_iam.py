@@ -120,7 +120,7 @@ class Listed(IamCollection[ModelT]):
         cursor: str | None = None,
         max_items: int | None = None,
     ) -> Stream[ModelT]:
-        """Every item, following `next`; `page_size` defaults to the API's 25."""
+        """Every item, following `next`; `page_size` defaults to 1000 (smaller if refused)."""
         return self._list(page_size=page_size, cursor=cursor, max_items=max_items)
 
 
@@ -136,6 +136,6 @@ class ListedByRole(IamCollection[ModelT]):
         max_items: int | None = None,
     ) -> Stream[ModelT]:
         """Every item (with `role_id`: only those with that role), following `next`;
-        `page_size` defaults to the API's 25."""
+        `page_size` defaults to 1000 (smaller if the server refuses it)."""
         filters = [] if role_id is None else [("roleID", check_role_id("role_id", role_id))]
         return self._list(filters=filters, page_size=page_size, cursor=cursor, max_items=max_items)

@@ -7,7 +7,7 @@ import math
 import re
 import struct
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any, Final, Literal, Protocol
@@ -22,6 +22,8 @@ __all__ = [
     "ServerBucket",
     "SlidingWindow",
     "format_retry_after",
+    "parse_maintenance",
+    "parse_sliding_window",
 ]
 
 RetryAfterStyle = Literal["seconds", "http-date", "none"]
@@ -74,6 +76,30 @@ class RateLimit:
         if self.window is not None:
             return f"{self.burst} per {self.window:g} s"
         return f"{self.rate:g}/s burst {self.burst}"
+
+
+def parse_sliding_window(text: str) -> tuple[int, float]:
+    """`"500/60"` (calls per seconds) as `(500, 60.0)`; `ValueError` with a readable message."""
+    calls, seconds = _two_numbers(text, "/", "CALLS/SECONDS such as 500/60")
+    if calls != int(calls) or calls < 1 or not seconds > 0:
+        raise ValueError(f"expected whole CALLS >= 1 and SECONDS > 0, got {text!r}")
+    return int(calls), seconds
+
+
+def parse_maintenance(text: str) -> tuple[float, float]:
+    """`"2:4"` (start and length in seconds) as `(2.0, 4.0)`; `ValueError` if not."""
+    start, seconds = _two_numbers(text, ":", "START:SECONDS such as 2:4")
+    if start < 0 or not seconds > 0:
+        raise ValueError(f"expected START >= 0 and SECONDS > 0, got {text!r}")
+    return start, seconds
+
+
+def _two_numbers(text: str, separator: str, form: str) -> tuple[float, float]:
+    first, _, second = text.partition(separator)
+    try:
+        return float(first), float(second)
+    except ValueError:
+        raise ValueError(f"expected {form}, got {text!r}") from None
 
 
 def format_retry_after(style: RetryAfterStyle, wait: float, wall_now: float) -> str | None:
@@ -138,6 +164,10 @@ class SlidingWindow:
         return self.accepted[0] + window - now
 
 
+def _windows(windows: Iterable[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    return tuple((float(start), float(seconds)) for start, seconds in windows)
+
+
 @attrs.frozen(kw_only=True)
 class Outages:
     """503s the fake answers before anything else: isolated ones and maintenance windows.
@@ -151,7 +181,7 @@ class Outages:
 
     every: int | None = None
     retry_after: float | None = 1.0
-    maintenance: tuple[tuple[float, float], ...] = ()
+    maintenance: tuple[tuple[float, float], ...] = attrs.field(default=(), converter=_windows)
 
     def unavailable(self, count: int, elapsed: float) -> tuple[str | None, bool] | None:
         """For the `count`-th request (from 1), `elapsed` seconds after the first: `None`

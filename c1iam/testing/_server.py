@@ -105,7 +105,8 @@ class FakeCloudOne:
     Security `fake.roles` (administrator roles).
     `ssl_context` serves HTTPS with that context's certificate (a private CA's, say), as an
     on-premises Deep Security Manager would.
-    Knobs: `iam_page_cap`, `search_page_cap`, `rate_limit`, `outages`, `inject(fault)`,
+    Knobs: `iam_page_cap` (larger `limit`s are served smaller), `iam_max_limit` (larger ones
+    are refused with 400), `search_page_cap`, `rate_limit`, `outages`, `inject(fault)`,
     `before_request` hooks; `requests` lists what was received.
     """
 
@@ -134,6 +135,7 @@ class FakeCloudOne:
         self.api_key = f"fake-key-{seed}:fake-secret-{seed}"
         self.legacy_api_key = f"fake-legacy-secret-{seed}"
         self.iam_page_cap: int | None = None
+        self.iam_max_limit: int | None = None
         self.search_page_cap: int | None = None
         self.rate_limit: RateLimit | None = None
         self.outages: Outages | None = None
@@ -418,6 +420,8 @@ class FakeCloudOne:
         if limit < 0:
             raise Refused(400, "limit must not be negative.")
         limit = limit or IAM_DEFAULT_LIMIT
+        if self.iam_max_limit is not None and limit > self.iam_max_limit:
+            raise Refused(400, f"limit must be at most {self.iam_max_limit}.")
         if self.iam_page_cap is not None:
             limit = min(limit, self.iam_page_cap)
         after = decode_cursor(query["cursor"]) if "cursor" in query else None

@@ -1,0 +1,95 @@
+"""The throttle sweep on virtual time: the real `Session` and `Throttle`, no sockets.
+
+    python -m benchmarks.sim_throttle [--rate 40] [--jitter 0 0.001 0.003]
+
+Every shape of `bench_throttle`, run in well under a minute on virtual time
+(`benchmarks/_virtual.py`), with the server's arrival times jittered at random by up to
+`--jitter` seconds: what a busy event loop adds, and what a token bucket with a burst of
+one punishes (it refuses any request that arrives a moment early). Use it to tune; the
+figures that count are `bench_throttle`'s, over real HTTP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+
+from benchmarks._virtual import SimulatedServer, run_virtual, simulated_session
+from c1iam._sansio import Api, Call
+from c1iam.testing import Outages, RateLimit
+
+
+def scenario(
+    limit: RateLimit,
+    outages: Outages | None,
+    calls: int,
+    *,
+    rate: float | None,
+    jitter: float,
+    concurrency: int = 16,
+) -> tuple[float, float]:
+    """(seconds to finish `calls` modifies, share of answers that were 429)."""
+    server = SimulatedServer(limit, outages, jitter=jitter)
+
+    async def main() -> float:
+        session = simulated_session(server, max_concurrency=concurrency, rate=rate)
+        async with session:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            call = Call(api=Api.ACCOUNTS, method="POST", path="/users/x", json={})
+            await asyncio.gather(*(session._request(call) for _ in range(calls)))
+            return loop.time() - started
+
+    elapsed = run_virtual(main)
+    return elapsed, server.statuses.get(429, 0) / sum(server.statuses.values())
+
+
+def best(limit: RateLimit, calls: int, extra: float = 0.0) -> float:
+    """The best possible time: N/R, or the start of a sliding window's last window."""
+    if limit.window is not None:
+        return (math.ceil(calls / limit.burst) - 1) * limit.window + extra
+    return calls / limit.rate + extra
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=40.0)
+    parser.add_argument("--jitter", type=float, nargs="+", default=[0.0, 0.001, 0.003])
+    args = parser.parse_args()
+    rate = args.rate
+    rows: list[tuple[str, RateLimit, Outages | None, int, float | None, float]] = []
+    for multiple in (10, 50):
+        n = int(multiple * rate)
+        for burst in (1, 5, int(rate)):
+            for style in ("seconds", "none"):
+                limit = RateLimit(rate=rate, burst=burst, retry_after=style)
+                rows.append(
+                    (f"bucket, burst {burst}, Retry-After {style}", limit, None, n, None, 0)
+                )
+            limit = RateLimit(rate=rate, burst=burst)
+            rows.append((f"bucket, burst {burst}, rate=R configured", limit, None, n, rate, 0))
+        burst5 = RateLimit(rate=rate, burst=5)
+        rows.append(("burst 5, one in 97 a 503", burst5, Outages(every=97), n, None, 0))
+        maintenance = Outages(maintenance=[(2.0, 4.0)])
+        rows.append(("burst 5, 4 s maintenance", burst5, maintenance, n, None, 4.0))
+        for calls in (500, 50):
+            for style in ("none", "seconds"):
+                window = RateLimit.sliding_window(calls=calls, seconds=6.0, retry_after=style)
+                m = int(multiple * math.ceil(window.rate))
+                label = f"sliding window {calls} per 6 s, Retry-After {style}"
+                rows.append((label, window, None, m, None, 0))
+    jitters = " | ".join(f"jitter {j * 1000:g} ms" for j in args.jitter)
+    print(f"server R = {rate:g}/s; time / best, 429 share\n")
+    print(f"| server | N | {jitters} |")
+    print("|---|---|" + "---|" * len(args.jitter))
+    for label, limit, outages, n, client_rate, extra in rows:
+        cells = []
+        for jitter in args.jitter:
+            elapsed, share = scenario(limit, outages, n, rate=client_rate, jitter=jitter)
+            cells.append(f"{elapsed / best(limit, n, extra):.3f}, {share:.1%}")
+        print(f"| {label} | {n} | {' | '.join(cells)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
