@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from c1iam._arguments import (
     check_page_size,
     check_positive_int,
     check_positive_number,
+    check_uuid,
     optional,
 )
 
@@ -106,3 +108,9 @@ def test_the_session_policy_and_criteria_speak_the_same_vocabulary(
 ) -> None:
     message = refusal(make)
     assert VOCABULARY.match(message), message
+
+
+def test_a_uuid_object_is_a_uuid_and_ids_are_lower_case() -> None:
+    value = uuid.UUID("CC401D8F-7920-4D03-9E48-CE8EF79B4835")
+    assert check_uuid("user_id", value) == "cc401d8f-7920-4d03-9e48-ce8ef79b4835"  # type: ignore[arg-type]
+    assert check_uuid("user_id", str(value).upper()) == str(value)

@@ -346,3 +346,32 @@ def test_a_date_criterion_takes_any_time_zone() -> None:
     assert unstructure(Criterion.date("created", first=moment))["firstDateValue"] == int(
         datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp() * 1000
     )
+
+
+@pytest.mark.parametrize(
+    ("wire", "model", "field"),
+    [
+        ({"id": "k", "secret": 5}, c1iam.ApiKey, "secret"),
+        ({"numericValue": "5"}, Criterion, "numeric_value"),
+        ({"numericValue": True}, Criterion, "numeric_value"),
+        ({"rights": ["canView"]}, AdministratorRole, "rights"),
+    ],
+)
+def test_a_field_of_the_wrong_kind_is_named(wire: dict[str, Any], model: type, field: str) -> None:
+    with pytest.raises(c1iam.ProtocolError, match=field):
+        structure(wire, model)
+
+
+def test_rights_keep_lists_and_are_copied() -> None:
+    wire: dict[str, Any] = {"rights": {"extra": [{"canView": True}]}}
+    role = structure(wire, AdministratorRole)
+    wire["rights"]["extra"][0]["canView"] = False
+    kept: Any = role.rights  # a key the spec does not know, so not in the TypedDict
+    assert kept == {"extra": [{"canView": True}]}
+
+
+def test_datetimes_without_a_zone_are_utc_both_ways() -> None:
+    naive = datetime(2020, 6, 21, 9, 1, 12)
+    assert unstructure(User(id="x", created=naive))["created"] == "2020-06-21T09:01:12Z"
+    read = structure({"id": "x", "created": naive}, User)
+    assert read.created == naive.replace(tzinfo=UTC)
