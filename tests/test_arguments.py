@@ -100,6 +100,7 @@ def test_none_is_accepted_exactly_where_documented() -> None:
         lambda: Criterion.string("name", 5),  # type: ignore[arg-type]
         lambda: Criterion.boolean("b", 1),  # type: ignore[arg-type]
         lambda: Criterion.id(">", 2**63),
+        lambda: Criterion.id("=>", 1),  # type: ignore[arg-type]
         lambda: Criterion.date("d", first="yesterday"),  # type: ignore[arg-type]
     ],
 )

@@ -47,8 +47,8 @@ def _operator(op: str) -> str:
     if op in _OPERATORS:
         return _OPERATORS[op]
     raise InvalidArgument(
-        f"unknown operator {op!r}; use one of {', '.join(_OPERATORS)} "
-        f"or {', '.join(sorted(_API_OPERATORS))}"
+        f"op must be one of {', '.join(_OPERATORS)} "
+        f"or {', '.join(sorted(_API_OPERATORS))}, got {op!r}"
     )
 
 
