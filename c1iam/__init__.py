@@ -1,8 +1,8 @@
 """c1iam: an asyncio client for Trend Micro Cloud One identity APIs.
 
 Cloud One Accounts and Identity Management (users) and Workload Security / Deep Security
-Manager (administrator roles). The public surface is described in API.md; everything
-importable from here is public, everything in a `_module` is not.
+Manager (administrator roles). Everything importable from here is public (the README
+describes it), everything in a `_module` is not.
 """
 
 from ._auth import Secret

@@ -11,7 +11,7 @@ from typing import Final
 
 __all__ = ["API_VERSION", "Secret", "auth_headers"]
 
-# Both APIs require a version header on every call (reference page, sections 1 and 2).
+# Both APIs require a version header on every call (both API references say so).
 API_VERSION: Final = "v1"
 
 

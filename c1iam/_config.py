@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import os
 import ssl
 import urllib.request
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from ._arguments import check_flag, check_positive_int
+from ._arguments import check_flag, check_positive_int, check_positive_number, optional
 from ._auth import Secret
 from ._errors import InvalidArgument
 from ._retry import RetryPolicy
@@ -48,7 +47,7 @@ an `ssl.SSLContext`, or False (no verification: the last resort, logged as a war
 ENV_API_KEY: Final = "C1IAM_API_KEY"
 ENV_REGION: Final = "C1IAM_REGION"
 
-# The Cloud One regions (reference page, section 1); `ie-1` is accepted by some tools.
+# The Cloud One regions; `ie-1` is accepted by some tools.
 REGIONS: Final = (
     "us-1",
     "in-1",
@@ -103,18 +102,6 @@ def check_base_url(url: str, *, name: str) -> str:
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidArgument(f"{name} must not carry a query, fragment or credentials")
     return url.rstrip("/")
-
-
-def _positive_float_or_none(name: str, value: float | None) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not (math.isfinite(value) and value > 0)
-    ):
-        raise InvalidArgument(f"{name} must be a positive number or None, got {value!r}")
-    return float(value)
 
 
 def _check_key(key: object) -> None:
@@ -289,9 +276,6 @@ class Settings:
         )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgument(f"retry must be a c1iam.RetryPolicy, got {retry!r}")
-        checked_timeout = _positive_float_or_none("timeout", timeout)
-        if checked_timeout is None:
-            raise InvalidArgument("timeout must be a positive number of seconds")
         return cls(
             api_key=Secret(key),
             region=region,
@@ -299,9 +283,9 @@ class Settings:
             workload_url=workload,
             legacy_auth=bool(legacy_auth),
             max_concurrency=check_positive_int("max_concurrency", max_concurrency),
-            rate=_positive_float_or_none("rate", rate),
+            rate=optional(check_positive_number, "rate", rate),
             retry=retry if retry is not None else RetryPolicy(),
-            timeout=checked_timeout,
+            timeout=check_positive_number("timeout", timeout),
             max_answer_size=check_positive_int("max_answer_size", max_answer_size),
             verify=resolve_verify(verify),
             proxies=environment_proxies(environ) if check_flag("trust_env", trust_env) else {},

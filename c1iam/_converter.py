@@ -10,43 +10,34 @@ It owns everything about the wire form of a model, so the models stay plain:
 - the rights tree of a role: kept as the JSON it is, unknown keys included;
 - fields without a value are not written, so a partial model is a partial update.
 
+Models are found by rule, not listed: every attrs class defined in `c1iam.models` (and its
+submodules) gets these hooks the first time it is read or written, so a new model file
+needs no registration. Any other attrs class is refused loudly by `structure`,
+`structurer` and `unstructure`, never read with cattrs' snake_case defaults.
+
 Reading is the CPU cost of a stream (a page of 100 users is decoded while the next is
-fetched), so each model also gets a fast path (`_fast_structure`): generated code with the
-common checks inline. It only ever accepts what cattrs' own hook accepts, and gives up
-on anything unusual, which cattrs then reads or refuses with its detailed error.
+fetched): each model is read by cattrs' generated function, its field hooks strict and
+cheap (one call per field, `X | None` included). A hand-generated reader was measured
+against it on the stream benchmark and removed (benchmarks/README.md).
 """
 
 from __future__ import annotations
 
-import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, TypeVar, get_type_hints
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
+from . import models
 from ._auth import Secret
 from ._errors import ProtocolError
-from .models import (
-    Account,
-    AccountChanges,
-    AdministratorRole,
-    ApiKey,
-    ApiKeyChanges,
-    CloudOneRole,
-    CloudOneRoleChanges,
-    Criterion,
-    Invitation,
-    InvitationRequest,
-    Rights,
-    User,
-    UserChanges,
-)
+from .models import AdministratorRole, ApiKey, Rights
 
-__all__ = ["converter", "structure", "unstructure", "wire_name"]
+__all__ = ["converter", "is_model", "structure", "structurer", "unstructure", "wire_name"]
 
 T = TypeVar("T")
 
@@ -69,20 +60,6 @@ _READ_ONLY: Final[Mapping[type, frozenset[str]]] = {
     AdministratorRole: frozenset({"id", "urn", "immutable"}),
     ApiKey: frozenset({"secret"}),  # shown once by the service, never sent back
 }
-_MODELS: Final = (
-    User,
-    UserChanges,
-    AdministratorRole,
-    Criterion,
-    ApiKey,
-    ApiKeyChanges,
-    CloudOneRole,
-    CloudOneRoleChanges,
-    Account,
-    AccountChanges,
-    Invitation,
-    InvitationRequest,
-)
 
 
 def wire_name(attribute: str) -> str:
@@ -197,117 +174,44 @@ def _copy_tree(value: Any) -> Any:
     return value
 
 
-# Both readers of each model, the fast path and cattrs' own, for the tests to compare.
-READERS: Final[dict[type, tuple[Callable[[Any], Any], Callable[[Any, type], Any]]]] = {}
+def is_model(cls: Any) -> bool:
+    """Whether `cls` is a model: an attrs class defined in `c1iam.models`."""
+    return (
+        isinstance(cls, type)
+        and attrs.has(cls)
+        and (cls.__module__ + ".").startswith(models.__name__ + ".")
+    )
 
 
-class _Unusual(Exception):
-    """The fast path met a value it does not handle: cattrs' hook decides."""
-
-
-_INLINE_CHECKS: Final = {str: "str", bool: "bool", int: "int"}
-
-
-def _fast_structure(
-    converter: cattrs.Converter, cls: type, names: Mapping[str, str]
-) -> Callable[[Any], Any]:
-    """Generated code for reading `cls`: `type(value) is str` and the like inline, the
-    timestamps parsed inline, any other field through its cattrs hook. Raises `_Unusual`
-    (or whatever a hook raises) where cattrs' hook must decide."""
-    hints = get_type_hints(cls)
-    scope: dict[str, Any] = {
-        "_cls": cls,
-        "_Unusual": _Unusual,
-        "_parse": datetime.fromisoformat,
-        "_UTC": UTC,
-        "_MISSING": attrs.NOTHING,
-    }
-    lines = ["def structure(o):"]
-    arguments = []
-    for number, field in enumerate(attrs.fields(cls)):
-        hint = hints[field.name]
-        optional = hint != (bare := _without_none(hint))
-        value = f"v{number}"
-        wire = names[field.name]
-        plain_default = field.default is not attrs.NOTHING and not isinstance(
-            field.default,
-            attrs.Factory,  # type: ignore[arg-type]
-        )
-        if plain_default:
-            scope[f"_default{number}"] = field.default
-            lines.append(f"    {value} = o.get({wire!r}, _default{number})")
-        else:
-            # Required, or a default made per instance: missing is for cattrs to handle.
-            lines.append(f"    {value} = o[{wire!r}]")
-        guard = f"{value} is not None and " if optional else ""
-        if bare in _INLINE_CHECKS:
-            lines.append(f"    if {guard}type({value}) is not {_INLINE_CHECKS[bare]}:")
-            lines.append("        raise _Unusual")
-        elif bare is datetime:
-            lines += [
-                f"    if {guard}True:",
-                f"        if type({value}) is not str:",
-                "            raise _Unusual",
-                f"        {value} = _parse({value})",
-                f"        if {value}.tzinfo is None:",
-                f"            {value} = {value}.replace(tzinfo=_UTC)",
-            ]
-        else:
-            scope[f"_hook{number}"] = converter.get_structure_hook(hint)
-            scope[f"_type{number}"] = hint
-            if plain_default and optional and field.default is None:
-                # Absent or null: None, as cattrs' hook for `X | None` would give.
-                lines.append(f"    if {value} is not None:")
-                lines.append(f"        {value} = _hook{number}({value}, _type{number})")
-            else:
-                lines.append(f"    {value} = _hook{number}({value}, _type{number})")
-        arguments.append(f"{field.name}={value}")
-    lines.append(f"    return _cls({', '.join(arguments)})")
-    exec("\n".join(lines), scope)  # noqa: S102 - code built from the model's own fields
-    fast: Callable[[Any], Any] = scope["structure"]
-    return fast
-
-
-def _without_none(hint: Any) -> Any:
-    members = [member for member in getattr(hint, "__args__", ()) if member is not type(None)]
-    if isinstance(hint, types.UnionType) and len(members) == 1:
-        return members[0]
-    return hint
-
-
-def _register_model(converter: cattrs.Converter, cls: type) -> None:
+def _wire_names(cls: type) -> dict[str, str]:
     exceptions = _EXCEPTIONS.get(cls, {})
-    read_only = _READ_ONLY.get(cls, frozenset())
-    names = {
+    return {
         field.name: exceptions.get(field.name, wire_name(field.name)) for field in attrs.fields(cls)
     }
-    structure_overrides: dict[str, Any] = {
-        name: override(rename=wire) for name, wire in names.items()
+
+
+def _model_structure_hook(cls: type, converter: cattrs.Converter) -> Callable[[Any, type], Any]:
+    overrides: dict[str, Any] = {
+        name: override(rename=wire) for name, wire in _wire_names(cls).items()
     }
-    detailed: Callable[[Any, type], Any] = make_dict_structure_fn(
-        cls, converter, **structure_overrides
-    )
-    fast = _fast_structure(converter, cls, names)
-    READERS[cls] = (fast, detailed)
+    hook: Callable[[Any, type], Any] = make_dict_structure_fn(cls, converter, **overrides)
+    return hook
 
-    def structure_model(data: Any, type_: type) -> Any:
-        try:
-            return fast(data)
-        except Exception:  # anything unusual: cattrs' hook decides, or says what is wrong
-            return detailed(data, type_)
 
-    converter.register_structure_hook(cls, structure_model)
-    unstructure_overrides: dict[str, Any] = {
-        name: override(rename=wire, omit=name in read_only) for name, wire in names.items()
+def _model_unstructure_hook(cls: type, converter: cattrs.Converter) -> Callable[[Any], Any]:
+    read_only = _READ_ONLY.get(cls, frozenset())
+    overrides: dict[str, Any] = {
+        name: override(rename=wire, omit=name in read_only)
+        for name, wire in _wire_names(cls).items()
     }
     unstructure_fields: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
-        cls, converter, **unstructure_overrides
+        cls, converter, **overrides
     )
 
     def unstructure_without_nones(instance: Any) -> dict[str, Any]:
         return {k: v for k, v in unstructure_fields(instance).items() if v is not None}
 
-    converter.register_unstructure_hook(cls, unstructure_without_nones)
+    return unstructure_without_nones
 
 
 def make_converter() -> cattrs.Converter:
@@ -335,8 +239,9 @@ def make_converter() -> cattrs.Converter:
     # By predicate: registering a TypedDict as a class breaks cattrs' dispatch of `bool`.
     converter.register_structure_hook_func(_is(Rights), _keep_tree)
     converter.register_unstructure_hook_func(_is(Rights), _copy_tree)
-    for cls in _MODELS:
-        _register_model(converter, cls)
+    # Every model by rule (see the module docstring); the hooks are made on first use.
+    converter.register_structure_hook_factory(is_model, _model_structure_hook)
+    converter.register_unstructure_hook_factory(is_model, _model_unstructure_hook)
     return converter
 
 
@@ -362,14 +267,23 @@ def _json_type(data: Any) -> str:
     return names.get(type(data), "a number" if isinstance(data, int | float) else "another type")
 
 
+def _check_model(cls: Any) -> None:
+    # An attrs class outside `c1iam.models` would be read and written with cattrs'
+    # defaults (snake_case keys, no strict checks): a bug, never a server's fault.
+    if not is_model(cls):
+        raise TypeError(f"{cls!r} is not a model: models are attrs classes in c1iam.models")
+
+
 def unstructure(instance: Any) -> Any:
     """The JSON form of a model: wire names, no `None` values, no read-only fields."""
+    _check_model(type(instance))
     return converter.unstructure(instance)
 
 
 def structurer(cls: type[T]) -> Callable[[Any], T]:
     """`structure` bound to one class, its cattrs hook looked up once (streams decode with
     it, item after item)."""
+    _check_model(cls)
     hook = converter.get_structure_hook(cls)
 
     def structure_one(data: Any) -> T:

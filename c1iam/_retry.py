@@ -20,18 +20,21 @@ everything at once, in one place:
 
 from __future__ import annotations
 
-import math
 import random
-from typing import Any, Final
+from typing import Final
 
 import attrs
 
-from ._arguments import check_positive_int
+from ._arguments import (
+    check_flag,
+    check_positive_int,
+    check_positive_number,
+    validator,
+)
 from ._control import Answer
 from ._errors import (
     APIError,
     C1IAMError,
-    InvalidArgument,
     RateLimited,
     ServerError,
     ServiceUnavailable,
@@ -42,29 +45,6 @@ __all__ = ["Decision", "RetryPolicy", "decide", "exponential_backoff"]
 
 # A 429 without `Retry-After` backs off exponentially for this many retries, then no longer.
 REFUSED_BACKOFF_STEPS: Final = 2
-
-
-def _check_positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if isinstance(value, bool) or not (
-        isinstance(value, int | float) and math.isfinite(value) and value > 0
-    ):
-        raise InvalidArgument(f"RetryPolicy.{attribute.name} must be positive, got {value!r}")
-
-
-def _check_positive_or_none(
-    instance: object, attribute: attrs.Attribute[Any], value: float | None
-) -> None:
-    if value is not None:
-        _check_positive(instance, attribute, value)
-
-
-def _check_attempts(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
-    check_positive_int("RetryPolicy.attempts", value)
-
-
-def _check_flag(instance: object, attribute: attrs.Attribute[Any], value: bool) -> None:
-    if not isinstance(value, bool):
-        raise InvalidArgument(f"RetryPolicy.{attribute.name} must be True or False")
 
 
 @attrs.frozen(kw_only=True)
@@ -93,17 +73,19 @@ class RetryPolicy:
       once with the wait the server asked for, and `deadline` bounds the whole call.
     """
 
-    attempts: int = attrs.field(default=5, validator=_check_attempts)
-    deadline: float | None = attrs.field(default=120.0, validator=_check_positive_or_none)
-    backoff_base: float = attrs.field(default=0.5, validator=_check_positive)
-    backoff_max: float = attrs.field(default=30.0, validator=_check_positive)
-    max_wait: float = attrs.field(default=300.0, validator=_check_positive)
-    pause_threshold: float = attrs.field(default=5.0, validator=_check_positive)
+    attempts: int = attrs.field(default=5, validator=validator(check_positive_int))
+    deadline: float | None = attrs.field(
+        default=120.0, validator=validator(check_positive_number, or_none=True)
+    )
+    backoff_base: float = attrs.field(default=0.5, validator=validator(check_positive_number))
+    backoff_max: float = attrs.field(default=30.0, validator=validator(check_positive_number))
+    max_wait: float = attrs.field(default=300.0, validator=validator(check_positive_number))
+    pause_threshold: float = attrs.field(default=5.0, validator=validator(check_positive_number))
     retry_statuses: frozenset[int] = attrs.field(
         default=frozenset({500, 502, 504}), converter=frozenset
     )
-    retry_transport_errors: bool = attrs.field(default=True, validator=_check_flag)
-    fail_fast: bool = attrs.field(default=False, validator=_check_flag)
+    retry_transport_errors: bool = attrs.field(default=True, validator=validator(check_flag))
+    fail_fast: bool = attrs.field(default=False, validator=validator(check_flag))
 
 
 @attrs.frozen

@@ -171,7 +171,7 @@ def build_request(call: Call, settings: Settings) -> Request:
     body: bytes | None = None
     if call.json is not None:
         body = _JSON_ENCODER.encode(call.json).encode()
-        # Only requests with a body say what it is (reference page, section 2).
+        # Only requests with a body say what it is, as the Workload Security API asks.
         headers["Content-Type"] = "application/json"
     return Request(
         method=call.method,
@@ -297,7 +297,7 @@ def _readable_message(response: Response) -> tuple[str, Mapping[str, str]]:
     return f"{reason} (empty body)", {}
 
 
-def error_from_response(call: Call | str, response: Response, *, now: float) -> APIError:
+def error_from_response(call: Call, response: Response, *, now: float) -> APIError:
     """The `APIError` subclass for an error status, with message, headers and retry-after."""
     message, fields = _readable_message(response)
     retry_after = parse_retry_after(
@@ -316,14 +316,14 @@ def error_from_response(call: Call | str, response: Response, *, now: float) -> 
     return error
 
 
-def _where(call: Call | str, response: Response) -> str:
+def _where(call: Call, response: Response) -> str:
     # The request the transport answered names the host too; a bare call only its path.
     if response.request is not None:
         return response.request.description
-    return call.describe() if isinstance(call, Call) else call
+    return call.describe()
 
 
-def read_response(call: Call | str, response: Response, *, now: float) -> Any:
+def read_response(call: Call, response: Response, *, now: float) -> Any:
     """Parsed JSON of a successful answer (`None` for an empty body), else raise `APIError`."""
     if not 200 <= response.status <= 299:
         raise error_from_response(call, response, now=now)

@@ -21,9 +21,10 @@ from ._config import (
 )
 from ._control import Answer
 from ._errors import APIError, C1IAMError, InvalidArgument, TransportError
+from ._pagers import Pager
 from ._retry import RetryPolicy, decide
 from ._sansio import Call, build_request, read_response
-from ._streams import Pager, Stream, _Failure
+from ._streams import Stream, _Failure
 from ._throttle import Clock, SystemClock, Throttle, ThrottleStats
 from ._transport import AiohttpTransport, Transport, check_trace_configs
 from .resources import Accounts, AdministratorRoles, ApiKeys, CloudOneRoles, Invitations, Users

@@ -1,21 +1,11 @@
 """Streams: async iterators that follow a listing to its end.
 
-Two parts:
-- **pagers** (pure): given the last answer, what is the next request, and where would a
-  resumed listing start? `CursorPager` follows IAM's opaque `next`; `IdPager` pages the
-  Deep Security search by ID (`idTest greater-than <last ID>`, `sortByObjectID`), as
-  Trend Micro's own samples do.
-- **`Stream`**: runs a pager in a background task that reads ahead of the consumer
-  through a bounded buffer (`read_ahead` decoded pages, 1 by default, plus one request in
-  flight), so page N+1 is on its way while the caller works on page N, and a slow
-  consumer never makes memory grow. Closing
-  the stream, breaking out of `async for`, or cancelling the consuming task cancels the
-  fetch in flight, which releases its connection.
-
-A pager never loops: a repeated cursor (among the last few hundred, remembered by hash so
-that memory stays bounded), IDs that do not strictly increase, or more than a few empty
-pages in a row, are a `ProtocolError`. With `max_items`, the requests that bring no item
-are bounded by it too.
+A `Stream` runs a pager (`_pagers.py`, pure: the next request, what an answer means) in
+a background task that reads ahead of the consumer through a bounded buffer
+(`read_ahead` decoded pages, 1 by default, plus one request in flight), so page N+1 is on
+its way while the caller works on page N, and a slow consumer never makes memory grow.
+Closing the stream, breaking out of `async for`, or cancelling the consuming task cancels
+the fetch in flight, which releases its connection.
 
 A stream ends normally only when its listing ended (or `max_items` was reached, or its own
 consumer stopped it). Closed by another task, or by the session's `aclose()`, its consumer
@@ -25,64 +15,24 @@ gets a `C1IAMError` at its next step, never a quiet end that would look complete
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import copy
-import hashlib
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any, Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
-from ._arguments import check_positive_int
-from ._errors import BadRequest, C1IAMError, InvalidArgument, ProtocolError, StreamConsumed
-from ._sansio import Api, Call, expect_items
+from ._errors import BadRequest, C1IAMError, StreamConsumed
+from ._pagers import Pager
+from ._sansio import Call
 
-__all__ = [
-    "CursorPager",
-    "IdPager",
-    "Page",
-    "PageStep",
-    "Pager",
-    "Stream",
-    "check_max_items",
-    "check_page_size",
-]
+__all__ = ["Page", "Stream"]
 
 T = TypeVar("T")
 
-# IAM documents `limit` with a default of 25 and no maximum. A large page saves requests
-# (5,000 users: 5 requests, not 200) under a rate limit; a server that caps the size
-# silently is followed page by page, and one that refuses it with a 400 makes the stream
-# step down through `IAM_FALLBACK_PAGE_SIZES` (the last is the documented default).
-IAM_DEFAULT_PAGE_SIZE: Final = 1000
-IAM_FALLBACK_PAGE_SIZES: Final = (200, 25)
-# Deep Security: a search returns at most `maxItems` (default 5000); a page of 1000 keeps
-# each answer a few hundred kilobytes.
-SEARCH_DEFAULT_PAGE_SIZE: Final = 1000
-_INT32_MAX: Final = 2**31 - 1
 _TURNS_FOR_THE_NEXT_REQUEST: Final = 3
-# A server may skip empty pages of a filtered listing, but a run of them this long is a
-# listing that makes no progress (a broken server would send them forever).
-MAX_EMPTY_PAGES_IN_A_ROW: Final = 10
-# Cursors remembered (as 16-byte hashes) to catch a server that sends one back again.
-REMEMBERED_CURSORS: Final = 256
-
-
-def check_page_size(page_size: int | None) -> int | None:
-    """`page_size` if it is a positive int (or None), else `InvalidArgument`."""
-    if page_size is None:
-        return None
-    if check_positive_int("page_size", page_size) > _INT32_MAX:
-        raise InvalidArgument(f"page_size must fit an int32, got {page_size!r}")
-    return page_size
-
-
-def check_max_items(max_items: int | None) -> int | None:
-    """`max_items` if it is a positive int (or None), else `InvalidArgument`."""
-    return None if max_items is None else check_positive_int("max_items", max_items)
 
 
 @attrs.frozen
@@ -95,237 +45,6 @@ class Page(Generic[T]):
 
     items: list[T]
     cursor: str | None
-
-
-@attrs.frozen
-class PageStep:
-    """What a pager made of one answer.
-
-    `items`: the raw JSON objects. `cursor`: resumes after them (`None`: the listing is
-    known to end here). `provisional`: whether the cursor might turn out to be the end
-    once the next answer is known (ID paging cannot tell a last full page from a middle
-    one); the stream then holds the page back until it knows.
-    """
-
-    items: list[dict[str, Any]]
-    cursor: str | None
-    provisional: bool = False
-
-
-class Pager(Protocol):
-    """The pure core of a stream: the next request, and what an answer means."""
-
-    def next_call(self) -> Call | None:
-        """The request for the next page, or `None` when the stream is done."""
-        ...
-
-    def feed(self, data: Any) -> PageStep:
-        """Digest the answer to the last `next_call()`."""
-        ...
-
-    def smaller_page(self) -> bool:
-        """After a 400 to the last `next_call()`: ask for smaller pages from now on, if
-        the page size is the pager's own choice and a smaller one is left to try."""
-        ...
-
-
-class CursorPager:
-    """IAM paging: `limit` and the opaque `cursor`, following `next` until it is absent.
-
-    `next` absent, null or "" ends the listing; an empty page with a `next` is followed.
-    """
-
-    def __init__(
-        self,
-        *,
-        path: str,
-        items_key: str,
-        filters: Sequence[tuple[str, str]] = (),
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-    ) -> None:
-        if cursor is not None and (not isinstance(cursor, str) or not cursor):
-            raise InvalidArgument(
-                f"cursor must be a non-empty str from Page.cursor, got {cursor!r}"
-            )
-        self._path = path
-        self._items_key = items_key
-        self._filters = tuple(filters)
-        self._page_size = check_page_size(page_size) or IAM_DEFAULT_PAGE_SIZE
-        # Only a size the caller did not choose falls back: theirs is what they asked for.
-        self._fallbacks = list(IAM_FALLBACK_PAGE_SIZES) if page_size is None else []
-        self._remaining = check_max_items(max_items)
-        self._cursor = cursor
-        self._max_items = self._remaining
-        self._recent_cursors = _RecentCursors()
-        if cursor is not None:
-            self._recent_cursors.add(cursor)
-        self._empty_in_a_row = 0
-        self._empty_pages = 0
-        self._done = False
-
-    def next_call(self) -> Call | None:
-        """`GET <path>?limit=..&cursor=..`, or `None` when done."""
-        if self._done:
-            return None
-        limit = (
-            self._page_size if self._remaining is None else min(self._page_size, self._remaining)
-        )
-        params = [*self._filters, ("limit", str(limit))]
-        if self._cursor is not None:
-            params.append(("cursor", self._cursor))
-        return Call(api=Api.ACCOUNTS, method="GET", path=self._path, params=tuple(params))
-
-    def smaller_page(self) -> bool:
-        """Step down to the next fallback page size (see `IAM_DEFAULT_PAGE_SIZE`)."""
-        if not self._fallbacks:
-            return False
-        self._page_size = self._fallbacks.pop(0)
-        return True
-
-    def feed(self, data: Any) -> PageStep:
-        """Read `{"next": ..., "<items>": [...]}`."""
-        items = expect_items(data, self._items_key)
-        following = data.get("next")
-        if following is not None and not isinstance(following, str):
-            raise ProtocolError(f"expected 'next' to be a string, got {type(following).__name__}")
-        if self._remaining is not None:
-            # We asked for at most `remaining`; a server that sends more is cut short, and
-            # the cursor it gave still resumes after the page it sent.
-            items = items[: self._remaining]
-            self._remaining -= len(items)
-        if not following:
-            self._done = True
-            return PageStep(items, None)
-        self._check_progress(bool(items))
-        if not self._recent_cursors.add(following):
-            raise ProtocolError("the server repeated a page cursor: the listing would never end")
-        self._cursor = following
-        if self._remaining == 0:
-            self._done = True
-        return PageStep(items, following)
-
-    def _check_progress(self, got_items: bool) -> None:
-        """Refuse a listing that keeps sending pages without items, each with a new `next`."""
-        if got_items:
-            self._empty_in_a_row = 0
-            return
-        self._empty_in_a_row += 1
-        self._empty_pages += 1
-        if self._empty_in_a_row > MAX_EMPTY_PAGES_IN_A_ROW:
-            raise ProtocolError(
-                f"the server sent {self._empty_in_a_row} pages in a row without items, each "
-                "with another cursor: the listing makes no progress"
-            )
-        if self._max_items is not None and self._empty_pages > self._max_items:
-            # max_items bounds the work of a stream, not only what it yields.
-            raise ProtocolError(
-                f"the server sent {self._empty_pages} pages without items for a listing "
-                f"of at most {self._max_items} items: the listing makes no progress"
-            )
-
-
-class _RecentCursors:
-    """The last `REMEMBERED_CURSORS` cursors, kept as hashes: memory stays bounded
-    however long the listing, and whatever the server puts in a cursor."""
-
-    def __init__(self) -> None:
-        self._order: collections.deque[bytes] = collections.deque()
-        self._known: set[bytes] = set()
-
-    def add(self, cursor: str) -> bool:
-        """Remember `cursor`; False if it was already among the recent ones."""
-        digest = hashlib.blake2b(cursor.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-        if digest in self._known:
-            return False
-        self._known.add(digest)
-        self._order.append(digest)
-        if len(self._order) > REMEMBERED_CURSORS:
-            self._known.discard(self._order.popleft())
-        return True
-
-
-class IdPager:
-    """Deep Security search paging: the caller's criteria ANDed with `ID > last ID`.
-
-    The end is an empty page, never a short one: a server may cap `maxItems` below the
-    page size asked for, and a short page then says nothing about the end.
-    """
-
-    def __init__(
-        self,
-        *,
-        path: str,
-        items_key: str,
-        criteria: Sequence[dict[str, Any]] = (),
-        page_size: int | None = None,
-        cursor: str | None = None,
-        max_items: int | None = None,
-    ) -> None:
-        self._path = path
-        self._items_key = items_key
-        self._criteria = list(criteria)
-        self._page_size = check_page_size(page_size) or SEARCH_DEFAULT_PAGE_SIZE
-        self._remaining = check_max_items(max_items)
-        self._last_id = self.parse_cursor(cursor)
-        self._done = False
-
-    @staticmethod
-    def parse_cursor(cursor: str | None) -> int:
-        """The last ID seen, from a `Page.cursor` (0 to start)."""
-        if cursor is None:
-            return 0
-        if not isinstance(cursor, str) or not cursor.isdigit() or not cursor.isascii():
-            raise InvalidArgument(f"cursor must be a Page.cursor of this search, got {cursor!r}")
-        return int(cursor)
-
-    def smaller_page(self) -> bool:
-        """Never: a search's `maxItems` is documented, and the default is within it."""
-        return False
-
-    def next_call(self) -> Call | None:
-        """`POST <path>` with the search filter of the next page, or `None` when done."""
-        if self._done:
-            return None
-        limit = (
-            self._page_size if self._remaining is None else min(self._page_size, self._remaining)
-        )
-        body = {
-            "maxItems": limit,
-            "searchCriteria": [
-                *self._criteria,
-                {"idTest": "greater-than", "idValue": self._last_id},
-            ],
-            "sortByObjectID": True,
-        }
-        return Call(api=Api.WORKLOAD, method="POST", path=self._path, json=body)
-
-    def feed(self, data: Any) -> PageStep:
-        """Read `{"<items>": [...]}` and check that IDs strictly increase."""
-        items = expect_items(data, self._items_key)
-        if self._remaining is not None:
-            items = items[: self._remaining]
-            self._remaining -= len(items)
-        previous = self._last_id
-        for item in items:
-            item_id = item.get("ID")
-            if isinstance(item_id, bool) or not isinstance(item_id, int):
-                raise ProtocolError(f"a search result without an integer ID: {item_id!r}")
-            if item_id <= previous:
-                raise ProtocolError(
-                    f"search results out of ID order ({item_id} after {previous}): "
-                    "paging by ID would repeat or skip objects"
-                )
-            previous = item_id
-        self._last_id = previous
-        if not items:
-            self._done = True
-            return PageStep(items, None)
-        if self._remaining == 0:
-            self._done = True
-            return PageStep(items, str(previous))
-        return PageStep(items, str(previous), provisional=True)
 
 
 class _Failure:

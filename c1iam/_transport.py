@@ -78,7 +78,10 @@ def check_trace_configs(
     if isinstance(trace_configs, aiohttp.TraceConfig) or not isinstance(
         trace_configs, list | tuple
     ):
-        raise InvalidArgument("trace_configs must be a list of aiohttp.TraceConfig")
+        raise InvalidArgument(
+            "trace_configs must be a list of aiohttp.TraceConfig, "
+            f"got {type(trace_configs).__name__}"
+        )
     for config in trace_configs:
         if not isinstance(config, aiohttp.TraceConfig):
             raise InvalidArgument(

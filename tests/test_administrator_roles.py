@@ -1,7 +1,7 @@
 """`session.administrator_roles` over HTTP against the fake server.
 
 Every request the client sends to the workload API is validated against the public
-OpenAPI spec (tests/data, a copy of ../shared/specs) with openapi-core.
+OpenAPI spec (its copy in tests/data) with openapi-core.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import c1iam.cli
 from c1iam.testing import FakeCloudOne
 
 from .test_cli_audit import env_for, invoke
@@ -115,3 +117,28 @@ def test_the_command_imports_the_fake_only_when_asked() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert ran.stdout == "ok\n", ran.stderr
+
+
+def test_the_command_imports_only_public_or_shared_names() -> None:
+    # The command is a client of the library like any other: the public package, its
+    # public subpackages, and what is shared on purpose: the argument checks, and the
+    # fake's option parsers (`python -m c1iam.testing` and `c1iam fake-server` take the
+    # same options).
+    allowed = {
+        "c1iam",
+        "c1iam.models",
+        "c1iam.models.users",
+        "c1iam.testing",
+        "c1iam._arguments",
+        "c1iam.testing._faults",
+    }
+    package = Path(c1iam.cli.__file__).parent
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module.startswith("c1iam"):
+                    assert node.module in allowed, f"{source.name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith("c1iam"):
+                        assert alias.name in allowed, f"{source.name} imports {alias.name}"

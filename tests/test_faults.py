@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 
 import c1iam
-from c1iam._streams import MAX_EMPTY_PAGES_IN_A_ROW
+from c1iam._pagers import MAX_EMPTY_PAGES_IN_A_ROW
 from c1iam.testing import FakeCloudOne, Fault, RecordedRequest
 from tests.conftest import requests_to
 

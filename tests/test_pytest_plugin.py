@@ -33,6 +33,6 @@ def test_the_plugin_runs_async_tests_on_asyncio_only(pytester: pytest.Pytester) 
     assert importlib.util.find_spec("trio") is not None
     pytester.makeconftest('pytest_plugins = ["c1iam.testing.pytest_plugin"]\n')
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest_subprocess("-v", "-p", "no:cacheprovider", "-W", "error")
+    result = pytester.runpytest_inprocess("-v", "-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=3)
     assert "trio" not in result.stdout.str()

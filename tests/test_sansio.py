@@ -27,6 +27,10 @@ from tests.conftest import ERROR_CLASSES, make_settings
 KEY = "key-id:very-secret-part"  # make_settings' default key
 
 
+def call(method: str, where: str) -> Call:
+    return Call(api=Api.ACCOUNTS, method=method, path=where)
+
+
 def response(status: int, body: bytes = b"", **headers: str) -> Response:
     return Response(status=status, headers=CIMultiDict(headers), body=body)
 
@@ -85,7 +89,7 @@ def test_path_segments_never_add_or_remove_a_slash(segment: str) -> None:
 def test_error_statuses_map_to_their_class(status: int, error_class: type[c1iam.APIError]) -> None:
     body = json.dumps({"message": "Something went wrong.", "fields": {"roleID": "unknown"}})
     with pytest.raises(c1iam.APIError) as raised:
-        read_response("GET /users", response(status, body.encode()), now=0.0)
+        read_response(call("GET", "/users"), response(status, body.encode()), now=0.0)
     assert type(raised.value) is error_class
     assert raised.value.status == status
     assert raised.value.message == "Something went wrong."
@@ -96,7 +100,7 @@ def test_error_statuses_map_to_their_class(status: int, error_class: type[c1iam.
 def test_an_html_error_page_gives_its_title() -> None:
     page = b"<html><head><title>503 Service\n Temporarily Unavailable</title></head></html>"
     error = error_from_response(
-        "GET /users", response(503, page, **{"Content-Type": "text/html"}), now=0.0
+        call("GET", "/users"), response(503, page, **{"Content-Type": "text/html"}), now=0.0
     )
     assert isinstance(error, c1iam.ServiceUnavailable)
     assert "503 Service Temporarily Unavailable" in error.message
@@ -104,41 +108,41 @@ def test_an_html_error_page_gives_its_title() -> None:
 
 @pytest.mark.parametrize("body", [b"", b"oops", b"[1, 2]", b'{"error": "no message key"}'])
 def test_bodies_without_a_message_still_read_well(body: bytes) -> None:
-    error = error_from_response("GET /x", response(500, body), now=0.0)
+    error = error_from_response(call("GET", "/x"), response(500, body), now=0.0)
     assert error.message.startswith("Internal Server Error")
 
 
 def test_a_200_that_is_not_json_is_a_protocol_error() -> None:
     with pytest.raises(c1iam.ProtocolError, match="not JSON"):
-        read_response("GET /users", response(200, b"<html>"), now=0.0)
+        read_response(call("GET", "/users"), response(200, b"<html>"), now=0.0)
 
 
 @pytest.mark.parametrize("depth", [100_000, 1_000_000])
 @pytest.mark.parametrize("opening", [b"[", b'{"a":'])
 def test_a_depth_bomb_is_a_protocol_error(depth: int, opening: bytes) -> None:
     with pytest.raises(c1iam.ProtocolError, match="nested too deep"):
-        read_response("GET /users", response(200, opening * depth), now=0.0)
+        read_response(call("GET", "/users"), response(200, opening * depth), now=0.0)
 
 
 def test_a_depth_bomb_in_an_error_body_still_gives_the_api_error() -> None:
-    error = error_from_response("GET /users", response(500, b"[" * 100_000), now=0.0)
+    error = error_from_response(call("GET", "/users"), response(500, b"[" * 100_000), now=0.0)
     assert isinstance(error, c1iam.ServerError)
     assert error.message.startswith("Internal Server Error")
 
 
 @pytest.mark.parametrize("status", [200, 204])
 def test_an_empty_success_is_none(status: int) -> None:
-    assert read_response("DELETE /users/x", response(status), now=0.0) is None
+    assert read_response(call("DELETE", "/users/x"), response(status), now=0.0) is None
 
 
 def test_headers_are_read_case_insensitively_even_from_a_dict() -> None:
     answer = Response(status=429, headers={"retry-after": "7"}, body=b"")
-    assert error_from_response("GET /x", answer, now=0.0).retry_after == 7.0
+    assert error_from_response(call("GET", "/x"), answer, now=0.0).retry_after == 7.0
 
 
 def test_an_error_echoing_headers_does_not_leak_the_key() -> None:
     echoed = json.dumps({"message": "bad"}).encode()
-    error = error_from_response("GET /users", response(401, echoed, Server="x"), now=0.0)
+    error = error_from_response(call("GET", "/users"), response(401, echoed, Server="x"), now=0.0)
     assert "very-secret-part" not in str(error) + repr(error)
 
 

@@ -6,6 +6,8 @@ c1iam's client never sends); the pure parts are tested without a network.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -299,6 +301,31 @@ async def test_faults_apply_in_order_to_matching_requests(
     assert deleted[0] == 500
     assert user_id in fake.users  # not applied: the fault came first
     assert [r.status for r in fake.requests] == [503, 503, 200, 200, 500]
+
+
+async def test_closing_the_fake_does_not_wait_for_a_delayed_answer() -> None:
+    fake = FakeCloudOne(users=1)
+    await fake.start()
+    fake.inject(Fault.delay(600.0))
+    arrived = asyncio.Event()
+    fake.before_request.append(lambda _: arrived.set())
+    async with aiohttp.ClientSession() as http:
+        pending = asyncio.ensure_future(http.get(f"{fake.accounts_url}/users"))
+        await asyncio.wait_for(arrived.wait(), timeout=30)
+        # A close that waited for the answer would take 600 s: the bound fails it first.
+        await asyncio.wait_for(fake.close(), timeout=30)
+        with contextlib.suppress(aiohttp.ClientError):
+            answer = await asyncio.wait_for(pending, timeout=30)
+            answer.release()
+
+
+def test_seeded_accounts_are_the_same_however_often_they_are_made() -> None:
+    first = FakeCloudOne(users=20, api_keys=5, seed=4)
+    again = FakeCloudOne(users=20, api_keys=5, seed=4)
+    other = FakeCloudOne(users=20, api_keys=5, seed=5)
+    assert first.users == again.users
+    assert first.api_keys == again.api_keys
+    assert first.users != other.users
 
 
 def test_shapes_parse_from_the_command_line() -> None:

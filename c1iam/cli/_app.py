@@ -20,7 +20,7 @@ import attrs
 import click
 
 import c1iam
-from c1iam.resources._base import check_account_id, check_identifier, check_int32_id, check_uuid
+from c1iam._arguments import check_account_id, check_identifier, check_int32_id, check_uuid
 
 from ._failures import EXIT_FAILED, EXIT_USAGE, Failure, UsageFailure, explain
 
@@ -322,7 +322,7 @@ def install_demo_option(group: click.Group) -> None:
             _demo_after_subcommand(command)
 
 
-# The validators of the library: IDs are checked before anything is sent.
+# The library's own ID checks (shared with the command): checked before anything is sent.
 CHECKS: Final = {
     "user": check_uuid,
     "api_key": check_identifier,

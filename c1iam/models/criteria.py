@@ -10,7 +10,7 @@ from typing import Final, Literal
 
 import attrs
 
-from .._arguments import check_flag
+from .._arguments import check_flag, check_int64, check_number, check_str
 from .._errors import InvalidArgument
 
 __all__ = ["Criterion", "Operator"]
@@ -47,21 +47,15 @@ def _operator(op: str) -> str:
     if op in _OPERATORS:
         return _OPERATORS[op]
     raise InvalidArgument(
-        f"unknown operator {op!r}; use one of {', '.join(_OPERATORS)} "
-        f"or {', '.join(sorted(_API_OPERATORS))}"
+        f"op must be one of {', '.join(_OPERATORS)} "
+        f"or {', '.join(sorted(_API_OPERATORS))}, got {op!r}"
     )
 
 
 def _field(name: str) -> str:
     if not isinstance(name, str) or not name or name != name.strip():
-        raise InvalidArgument(f"a criterion needs a field name, got {name!r}")
+        raise InvalidArgument(f"field must be a field name such as 'name', got {name!r}")
     return name
-
-
-def _str(name: str, value: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{name} must be a str, got {value!r}")
-    return value
 
 
 def _epoch_milliseconds(name: str, value: datetime | int | None) -> int | None:
@@ -69,14 +63,13 @@ def _epoch_milliseconds(name: str, value: datetime | int | None) -> int | None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            raise InvalidArgument(f"{name} must be an aware datetime (with a time zone)")
+            raise InvalidArgument(
+                f"{name} must be an aware datetime (with a time zone), got {value!r}"
+            )
         return round(value.timestamp() * 1000)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise InvalidArgument(f"{name} must be an aware datetime or epoch milliseconds")
-
-
-_INT64_MAX: Final = 2**63 - 1
+    raise InvalidArgument(f"{name} must be an aware datetime or epoch milliseconds, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -115,7 +108,7 @@ class Criterion:
         return cls(
             field_name=_field(field),
             string_test="not-equal" if check_flag("negate", negate) else "equal",
-            string_value=_str("value", value),
+            string_value=check_str("value", value),
             string_wildcards=check_flag("wildcards", wildcards),
         )
 
@@ -127,16 +120,16 @@ class Criterion:
     @classmethod
     def numeric(cls, field: str, op: Operator, value: float) -> Criterion:
         """`field <op> value`, e.g. `Criterion.numeric("count", ">=", 3)`."""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidArgument(f"value must be a number, got {value!r}")
-        return cls(field_name=_field(field), numeric_test=_operator(op), numeric_value=value)
+        return cls(
+            field_name=_field(field),
+            numeric_test=_operator(op),
+            numeric_value=check_number("value", value),
+        )
 
     @classmethod
     def id(cls, op: Operator, value: int) -> Criterion:
         """The object's ID `<op> value`."""
-        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > _INT64_MAX:
-            raise InvalidArgument(f"an ID must be an int, got {value!r}")
-        return cls(id_test=_operator(op), id_value=value)
+        return cls(id_test=_operator(op), id_value=check_int64("value", value))
 
     @classmethod
     def choice(cls, field: str, value: str, *, negate: bool = False) -> Criterion:
@@ -144,14 +137,16 @@ class Criterion:
         return cls(
             field_name=_field(field),
             choice_test="not-equal" if check_flag("negate", negate) else "equal",
-            choice_value=_str("value", value),
+            choice_value=check_str("value", value),
         )
 
     @classmethod
     def version(cls, field: str, op: Operator, value: str) -> Criterion:
         """The version `field <op> value`: `Criterion.version("agentVersion", ">=", "20.0")`."""
         return cls(
-            field_name=_field(field), version_test=_operator(op), version_value=_str("value", value)
+            field_name=_field(field),
+            version_test=_operator(op),
+            version_value=check_str("value", value),
         )
 
     @classmethod

@@ -1,45 +1,20 @@
-"""What every resource group shares: the session it talks through, and argument checks.
+"""What every resource group talks through: the part of a `Session` it uses.
 
-IDs are checked before they go into a URL path: a user ID that is not a UUID, a role ID
-that is not a positive int32, an opaque ID with a `/` or a `..`, is an `InvalidArgument`
-and nothing is sent.
+Arguments are checked with `c1iam._arguments`, before anything is sent.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-import uuid
 from collections.abc import Callable
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from .._errors import InvalidArgument
+from .._pagers import Pager
 from .._sansio import Call
-from .._streams import Pager, Stream
+from .._streams import Stream
 
-__all__ = [
-    "Requester",
-    "check_account_id",
-    "check_email",
-    "check_identifier",
-    "check_int32_id",
-    "check_ip_addresses",
-    "check_ip_networks",
-    "check_role_id",
-    "check_text",
-    "check_urns",
-    "check_uuid",
-    "check_word",
-    "optional",
-]
+__all__ = ["Requester"]
 
 T = TypeVar("T")
-V = TypeVar("V")
-
-_INT32_MAX: Final = 2**31 - 1
-_UUID: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
 
 
 class Requester(Protocol):
@@ -52,149 +27,3 @@ class Requester(Protocol):
     def _stream(self, pager: Pager, decode: Callable[[Any], T]) -> Stream[T]:
         """A stream of this session over `pager`."""
         ...
-
-
-def check_uuid(name: str, value: str) -> str:
-    """`value` in lower case if it is a UUID in its usual 8-4-4-4-12 form, else
-    `InvalidArgument`. The services write UUIDs in lower case and match paths exactly: an
-    upper-case copy would be a 404."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if not isinstance(value, str) or not _UUID.fullmatch(value):
-        raise InvalidArgument(
-            f"{name} must be a UUID like 'cc401d8f-7920-4d03-9e48-ce8ef79b4835', got {value!r}"
-        )
-    return value.lower()
-
-
-def check_int32_id(name: str, value: int | str) -> int:
-    """`value` as an int if it is a positive int32 (an int, or a string of digits)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        number = int(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    else:
-        raise InvalidArgument(f"{name} must be a positive int, got {value!r}")
-    if not 1 <= number <= _INT32_MAX:
-        raise InvalidArgument(f"{name} must be between 1 and {_INT32_MAX}, got {value!r}")
-    return number
-
-
-def check_word(name: str, value: str) -> str:
-    """`value` if it is a non-empty string without spaces or control characters."""
-    if not isinstance(value, str) or not value or not value.isprintable() or " " in value:
-        raise InvalidArgument(f"{name} must be a non-empty string without spaces, got {value!r}")
-    return value
-
-
-_ACCOUNT_ID: Final = re.compile(r"[0-9A-Za-z]{12}")
-# Cloud One role IDs, in filters, bodies and paths, as the API reference's schema writes them.
-_ROLE_ID: Final = re.compile(r"[a-z0-9-]+")
-# Opaque IAM IDs ("full-access", an API key ID): URL-safe characters only, starting with a
-# letter or digit, so neither "." nor ".." can walk the path up after URL normalisation.
-_IDENTIFIER: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._~-]{0,127}")
-# One address, no display name or list: no whitespace, separators or quoting characters.
-_EMAIL: Final = re.compile(r"[^@\s,;:<>()\[\]\\\"]+@[^@\s,;:<>()\[\]\\\"]+\.[^@\s,;:<>()\[\]\\\"]+")
-_CIDR: Final = re.compile(r"[0-9A-Fa-f.:]+/[0-9]{1,3}")
-_URN: Final = re.compile(r"urn:[!-~]+")  # printable ASCII, no whitespace
-
-
-def _matching(pattern: re.Pattern[str], name: str, value: str, expected: str) -> str:
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise InvalidArgument(f"{name} must be {expected}, got {value!r}")
-    return value
-
-
-def check_account_id(name: str, value: str) -> str:
-    """`value` if it is a Cloud One account ID: 12 letters or digits."""
-    return _matching(_ACCOUNT_ID, name, value, "a 12-character account ID")
-
-
-def check_role_id(name: str, value: str) -> str:
-    """`value` if it is a Cloud One role ID ("full-access"): lower-case letters, digits, `-`."""
-    return _matching(
-        _ROLE_ID,
-        name,
-        value,
-        "a Cloud One role ID such as 'full-access' (lower-case letters, digits and '-')",
-    )
-
-
-def check_identifier(name: str, value: str) -> str:
-    """`value` if it is an opaque ID safe in a URL path: letters, digits, `.`, `_`, `~`, `-`."""
-    return _matching(
-        _IDENTIFIER,
-        name,
-        value,
-        "1 to 128 letters, digits, '.', '_', '~' or '-' starting with a letter or digit",
-    )
-
-
-def check_email(name: str, value: str) -> str:
-    """`value` if it looks like one email address."""
-    if not isinstance(value, str) or not _EMAIL.fullmatch(value) or not value.isprintable():
-        raise InvalidArgument(f"{name} must be one email address, got {value!r}")
-    return value
-
-
-def _each(name: str, values: Any, parse: Callable[[str], object], expected: str) -> tuple[str, ...]:
-    # Every value must parse. A bare string is iterable too: "10.0.0.1" must not become
-    # ten one-character entries.
-    if isinstance(values, str) or not isinstance(values, list | tuple):
-        raise InvalidArgument(f"{name} must be a list of strings, got {values!r}")
-    for value in values:
-        try:
-            if not isinstance(value, str):  # ip_address(5) would pass
-                raise TypeError(value)
-            parse(value)
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"{name}: {value!r} is not {expected}") from None
-    return tuple(values)
-
-
-def _address(value: str) -> None:
-    # A scoped IPv6 address ("fe80::1%eth0") names an interface of this machine, not a
-    # client the service could see.
-    if "%" in value:
-        raise ValueError(value)
-    ipaddress.ip_address(value)
-
-
-def _network(value: str) -> None:
-    # Only the `address/prefix` form, host bits clear: "10.0.0.0/255.0.0.0", "10.0.0.1"
-    # or "10.0.0.1/8" may not mean to the service what the caller meant.
-    if not _CIDR.fullmatch(value):
-        raise ValueError(value)
-    ipaddress.ip_network(value, strict=True)
-
-
-def check_ip_addresses(name: str, values: Any) -> tuple[str, ...]:
-    """`values` as a tuple if every one is an IPv4 or IPv6 address."""
-    return _each(name, values, _address, "an IP address")
-
-
-def check_ip_networks(name: str, values: Any) -> tuple[str, ...]:
-    """`values` as a tuple if every one is a CIDR block (`10.0.0.0/8`, host bits clear)."""
-    return _each(name, values, _network, "a CIDR block such as '10.0.0.0/8'")
-
-
-def check_text(name: str, value: str) -> str:
-    """`value` if it is a string with something other than whitespace in it."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArgument(f"{name} must be a non-empty string, got {value!r}")
-    return value
-
-
-def check_urns(name: str, values: Any) -> tuple[str, ...]:
-    """`values` as a tuple if every one is a URN (`urn:...`)."""
-    return _each(name, values, _urn, "a URN ('urn:' and printable characters)")
-
-
-def _urn(value: str) -> None:
-    if not _URN.fullmatch(value):
-        raise ValueError(value)
-
-
-def optional(check: Callable[[str, V], T], name: str, value: V | None) -> T | None:
-    """`check(name, value)`, or `None` for an argument that was not given."""
-    return None if value is None else check(name, value)

@@ -1,4 +1,5 @@
-"""What every collection of the IAM API shares (reference page, section 1).
+"""What every collection of the IAM API shares (the IAM API reference,
+https://cloudone.trendmicro.com/docs/identity-and-account-management/api-reference/).
 
 One path (`/users`, `/apikeys`, ...), lists paged by the opaque `next` cursor under one
 items key, `POST` to create, `GET`/`POST`/`DELETE` on `/<path>/<id>` to describe, modify
@@ -14,11 +15,13 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
 
+from .._arguments import check_role_id
 from .._converter import structure, structurer, unstructure
 from .._errors import InvalidArgument
+from .._pagers import CursorPager
 from .._sansio import Api, Call, path
-from .._streams import CursorPager, Stream
-from ._base import Requester, check_role_id
+from .._streams import Stream
+from ._base import Requester
 
 __all__ = ["IamCollection", "Listed", "ListedByRole"]
 
@@ -78,7 +81,7 @@ class IamCollection(Generic[ModelT]):
     async def _create_answer(self, body: Any) -> Any:
         """The JSON answer to a create, for a resource that must read it its own way."""
         # idempotent=False: a create is re-sent only when the server said it did not
-        # process it (429/503), never after an ambiguous failure (API.md, "Throttling").
+        # process it (429/503), never after an ambiguous failure (see `_retry.decide`).
         call = Call(
             api=Api.ACCOUNTS,
             method="POST",

@@ -1,10 +1,9 @@
-"""`session.accounts`: the Cloud One account (reference page, "The rest of the IAM API")."""
+"""`session.accounts`: the Cloud One account (the IAM API reference, tag Accounts)."""
 
 from __future__ import annotations
 
-from .._arguments import check_flag
+from .._arguments import check_account_id, check_flag, check_text, check_word, optional
 from ..models.accounts import Account, AccountChanges
-from ._base import check_account_id, check_text, check_word, optional
 from ._iam import IamCollection
 
 __all__ = ["Accounts"]

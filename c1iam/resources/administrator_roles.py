@@ -1,19 +1,22 @@
 """`session.administrator_roles`: Workload Security / Deep Security administrator roles.
 
-Operations and schemas: ../shared/specs/workload-administrator-roles.openapi.json.
+Operations and schemas: the OpenAPI spec, a copy of which is kept in
+tests/data/workload-administrator-roles.openapi.json.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._arguments import check_int32_id
 from .._converter import structurer, unstructure
 from .._errors import InvalidArgument, ProtocolError
+from .._pagers import IdPager
 from .._sansio import Api, Call, expect_items, path
-from .._streams import IdPager, Stream
+from .._streams import Stream
 from ..models.administrator_roles import AdministratorRole
 from ..models.criteria import Criterion
-from ._base import Requester, check_int32_id
+from ._base import Requester
 
 __all__ = ["AdministratorRoles"]
 

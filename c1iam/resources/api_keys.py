@@ -1,17 +1,14 @@
-"""`session.api_keys`: Cloud One IAM API keys (reference page, "The rest of the IAM API")."""
+"""`session.api_keys`: Cloud One IAM API keys (the IAM API reference, tag API-Keys)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 import attrs
 
-from .._arguments import check_flag
-from .._auth import Secret
-from .._converter import structure
-from .._errors import ProtocolError
-from ..models.api_keys import ApiKey, ApiKeyChanges
-from ._base import (
+from .._arguments import (
+    check_flag,
     check_identifier,
     check_ip_addresses,
     check_ip_networks,
@@ -20,6 +17,10 @@ from ._base import (
     check_word,
     optional,
 )
+from .._auth import Secret
+from .._converter import structure
+from .._errors import ProtocolError
+from ..models.api_keys import ApiKey, ApiKeyChanges
 from ._iam import ListedByRole
 
 __all__ = ["ApiKeys"]
@@ -52,15 +53,15 @@ class ApiKeys(ListedByRole[ApiKey]):
     ) -> ApiKey:
         """A new key with the role `role_id`. Its `secret` is set on this result only: the
         service shows it once. It is never logged, and redacted in every repr."""
-        body = ApiKeyChanges(
+        body = _checked(
             role_id=check_role_id("role_id", role_id),
-            alias=optional(check_text, "alias", alias),
-            description=optional(check_text, "description", description),
-            locale=optional(check_word, "locale", locale),
-            timezone=optional(check_word, "timezone", timezone),
-            enabled=optional(check_flag, "enabled", enabled),
-            allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
-            allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
+            alias=alias,
+            description=description,
+            locale=locale,
+            timezone=timezone,
+            enabled=enabled,
+            allowed_ips=allowed_ips,
+            allowed_cidrs=allowed_cidrs,
         )
         created, failure = _read_created(await self._create_answer(body))
         if failure is not None:
@@ -88,21 +89,41 @@ class ApiKeys(ListedByRole[ApiKey]):
         allowed_cidrs: Sequence[str] | None = None,
     ) -> ApiKey:
         """Change the given fields of a key (the others are not sent); the key as it is now."""
-        changes = ApiKeyChanges(
-            alias=optional(check_text, "alias", alias),
-            description=optional(check_text, "description", description),
-            role_id=optional(check_role_id, "role_id", role_id),
-            locale=optional(check_word, "locale", locale),
-            timezone=optional(check_word, "timezone", timezone),
-            enabled=optional(check_flag, "enabled", enabled),
-            allowed_ips=optional(check_ip_addresses, "allowed_ips", allowed_ips),
-            allowed_cidrs=optional(check_ip_networks, "allowed_cidrs", allowed_cidrs),
+        changes = _checked(
+            alias=alias,
+            description=description,
+            role_id=role_id,
+            locale=locale,
+            timezone=timezone,
+            enabled=enabled,
+            allowed_ips=allowed_ips,
+            allowed_cidrs=allowed_cidrs,
         )
         return await self._modify(api_key_id, changes)
 
     async def delete(self, api_key_id: str) -> None:
         """Delete a key: whoever holds it can no longer call the APIs."""
         await self._delete(api_key_id)
+
+
+# What each field of a create or a modify must be.
+_CHECKS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
+    "role_id": check_role_id,
+    "alias": check_text,
+    "description": check_text,
+    "locale": check_word,
+    "timezone": check_word,
+    "enabled": check_flag,
+    "allowed_ips": check_ip_addresses,
+    "allowed_cidrs": check_ip_networks,
+}
+
+
+def _checked(**fields: Any) -> ApiKeyChanges:
+    """The body of a create or a modify: every field given checked, the others not sent."""
+    return ApiKeyChanges(
+        **{name: optional(_CHECKS[name], name, value) for name, value in fields.items()}
+    )
 
 
 def _read_created(answer: object) -> tuple[ApiKey | None, ProtocolError | None]:

@@ -1,10 +1,10 @@
-"""`session.invitations`: invitations to a Cloud One account (reference page, "The rest of
-the IAM API"; the list path is inferred)."""
+"""`session.invitations`: invitations to a Cloud One account (the IAM API reference, tag
+Invitations; the list path is inferred)."""
 
 from __future__ import annotations
 
+from .._arguments import check_email, check_identifier, check_role_id
 from ..models.invitations import Invitation, InvitationRequest
-from ._base import check_email, check_identifier, check_role_id
 from ._iam import Listed
 
 __all__ = ["Invitations"]

@@ -1,4 +1,4 @@
-"""`session.roles`: Cloud One roles (reference page, "The rest of the IAM API").
+"""`session.roles`: Cloud One roles (the IAM API reference, tag Roles).
 
 Not Workload Security administrator roles: those are `session.administrator_roles`.
 """
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .._arguments import check_role_id, check_text, check_urns, optional
 from ..models.roles import CloudOneRole, CloudOneRoleChanges
-from ._base import check_role_id, check_text, check_urns, optional
 from ._iam import Listed
 
 __all__ = ["CloudOneRoles"]

@@ -1,12 +1,12 @@
-"""`session.users`: Cloud One IAM users (reference page, section 1, "Users")."""
+"""`session.users`: Cloud One IAM users (the IAM API reference, tag Users)."""
 
 from __future__ import annotations
 
 from typing import Final, get_args
 
+from .._arguments import check_role_id, check_uuid, optional
 from .._errors import InvalidArgument
 from ..models.users import User, UserChanges, UserState
-from ._base import check_role_id, check_uuid
 from ._iam import ListedByRole
 
 __all__ = ["Users"]
@@ -34,9 +34,7 @@ class Users(ListedByRole[User]):
         given (not `None`) are sent. Returns the user as the server now has it."""
         if state is not None and (not isinstance(state, str) or state not in _STATES):
             raise InvalidArgument(f"state must be one of {sorted(_STATES)}, got {state!r}")
-        changes = UserChanges(
-            role_id=None if role_id is None else check_role_id("role_id", role_id), state=state
-        )
+        changes = UserChanges(role_id=optional(check_role_id, "role_id", role_id), state=state)
         return await self._modify(user_id, changes)
 
     async def delete(self, user_id: str) -> None:

@@ -7,10 +7,11 @@ million of them take seconds and the least memory dicts of strings can.
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 import string
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -92,20 +93,35 @@ def _today() -> datetime:
     return datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _timestamps(rng: random.Random, days: int, count: int = 4096) -> list[str]:
+def _timestamps(rng: random.Random, days: int, count: int = 4096) -> tuple[str, ...]:
     # A pool of timestamps, sorted, so a later pick can be made not earlier than another.
-    now = _today()
-    return sorted(
-        (now - timedelta(seconds=rng.randrange(days * 86_400))).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for _ in range(count)
+    pool, after = _timestamp_pool(rng.getstate(), days, count, _today())
+    rng.setstate(after)  # as if the pool had been drawn from `rng` here
+    return pool
+
+
+@functools.lru_cache(maxsize=16)
+def _timestamp_pool(
+    state: tuple[Any, ...], days: int, count: int, now: datetime
+) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    # Formatting thousands of timestamps is most of the cost of a fake account, and test
+    # suites make many alike: a pool is made once per generator state, seed and day.
+    rng = random.Random()  # noqa: S311 - test data, not secrets
+    rng.setstate(state)
+    pool = tuple(
+        sorted(
+            (now - timedelta(seconds=rng.randrange(days * 86_400))).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for _ in range(count)
+        )
     )
+    return pool, rng.getstate()
 
 
 def _iam_urn(kind: str, item_id: str) -> str:
     return f"urn:cloudone:identity:{REGION}:{ACCOUNT_ID}:{kind}/{item_id}"
 
 
-def _active_after(rng: random.Random, pool: list[str], created: str) -> str | None:
+def _active_after(rng: random.Random, pool: Sequence[str], created: str) -> str | None:
     # Activity is never before creation: pick from the part of the pool after `created`;
     # an account created after the whole pool was never active.
     first = bisect.bisect_left(pool, created)

@@ -9,6 +9,7 @@ request, and can be rate-limited and scripted to fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import ssl
@@ -150,6 +151,8 @@ class FakeCloudOne:
         self._first_request_at: float | None = None
         self._count = 0
         self._runner: web.AppRunner | None = None
+        # Set by `close`: a delayed answer stops waiting, so closing never waits for it.
+        self._closing = asyncio.Event()
         self._base = ""
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -166,6 +169,7 @@ class FakeCloudOne:
 
     async def start(self) -> None:
         """Start serving (`async with` calls this)."""
+        self._closing.clear()
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # No access log: a benchmark's million lines would be the slowest part.
@@ -180,6 +184,7 @@ class FakeCloudOne:
     async def close(self) -> None:
         """Stop serving."""
         if self._runner is not None:
+            self._closing.set()
             await self._runner.cleanup()
             self._runner = None
 
@@ -261,7 +266,8 @@ class FakeCloudOne:
     ) -> web.StreamResponse:
         fault = self._faults.take(request.method, relative)
         if fault is not None and fault.kind == "delay":
-            await asyncio.sleep(fault.seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), fault.seconds)
             fault = None
         if fault is not None and fault.kind == "huge":
             return await self._huge_response(request, fault)
@@ -383,7 +389,7 @@ class FakeCloudOne:
         }
 
     def _accounts(self, request: web.Request, relative: str, body: Any) -> web.Response:
-        # Every IAM collection follows one set of conventions (reference page, section 1);
+        # Every IAM collection follows one set of conventions (the IAM API reference);
         # the stores differ only in their rules.
         parts = relative.strip("/").split("/")
         method = request.method

@@ -1,0 +1,1 @@
+"""Developer tools: code generation (`python -m tools.rights_codegen`)."""
