@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+import sys
+from typing import Any
+
 import pytest
 
 import c1iam
@@ -83,3 +88,21 @@ def test_the_url_password_never_shows() -> None:
 def test_a_bad_key_prefix_is_refused(prefix: object) -> None:
     with pytest.raises(c1iam.InvalidArgument, match="shared_throttle_prefix"):
         make_settings(shared_throttle="redis://127.0.0.1/0", shared_throttle_prefix=prefix)
+
+
+def test_the_core_library_does_not_import_redis() -> None:
+    code = "import sys, c1iam; c1iam.Session('id:secret'); assert 'redis' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)  # noqa: S603 - our interpreter
+
+
+def test_without_the_redis_extra_the_error_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "redis" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(c1iam.InvalidArgument, match=r"pip install 'c1iam\[redis\]'"):
+        c1iam.Session("id:secret", shared_throttle="redis://127.0.0.1:6379/0")
