@@ -278,6 +278,12 @@ class RedisStore:
         self._track_offset(round(now * 1e6), sent)
         # Answers from now on (stream IDs are Redis' milliseconds).
         self._last_id = f"{int(now * 1000)}-0"
+        # Counted at once: sessions that start together see each other from the start.
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._sessions_key, {self._id: now})
+            pipe.zcount(self._sessions_key, now - HEARTBEAT_TTL, "+inf")
+            _, sessions = await asyncio.wait_for(pipe.execute(), self._timeout)
+        self._sessions = int(sessions)
         self._rejoined()
         return self._learned(state, now)
 
@@ -363,7 +369,8 @@ class RedisStore:
             self._epoch = int(epoch or 0)
             rate = float(shared_rate)
             if rate > 0.0 and rate != learned.rate:
-                self._adopt(Snapshot(rate=rate, mode=Mode(mode.decode()), hold_until=None))
+                agreed = Mode.LEARNING if mode == Mode.LEARNING.value.encode() else Mode.STEADY
+                self._adopt(Snapshot(rate=rate, mode=agreed, hold_until=None))
 
     def _remote(self, fields: dict[bytes, bytes]) -> RemoteAnswer | None:
         """Another session's answer, in this session's time (None: this one's own)."""

@@ -187,20 +187,29 @@ class Throttle:
                 self._store.start(learn=self._learn, snapshot=self._snapshot, adopt=self._adopt)
             )
         await asyncio.shield(self._joining)
-        ticket = await self._local_turn(not_before, give_up_at)
-        try:
-            await self._book(ticket, give_up_at)
-        except BaseException:
+        while True:
+            ticket = await self._local_turn(not_before, give_up_at)
+            try:
+                if await self._book(ticket, give_up_at):
+                    return ticket
+            except BaseException:
+                self.finish(ticket)
+                raise
+            # A hold began (another session's, often) while this turn waited to book:
+            # give the turn back, unsent, and queue again ahead of new calls.
             self.finish(ticket)
-            raise
-        return ticket
+            self._sent -= 1
+            not_before = self._clock.monotonic()
 
-    async def _book(self, ticket: Ticket, give_up_at: float | None) -> None:
+    async def _book(self, ticket: Ticket, give_up_at: float | None) -> bool:
         """The shared schedule: this turn's place among every session's. One turn of this
         session at a time asks (the others queue here, not in Redis), at the rate of the
-        moment, so that a cut applies at once."""
+        moment, so that a cut applies at once. False: a hold began meanwhile."""
         async with self._booking:
             while True:
+                held = self._governor.mode(self._clock.monotonic()) in (Mode.HELD, Mode.PROBING)
+                if held and not ticket.probe:
+                    return False
                 rate = self._governor.rate
                 wait = await self._store.reserve(rate)
                 self._shared_bound = wait != 0.0
@@ -213,6 +222,7 @@ class Throttle:
         ticket.sent_at, ticket.rate = self._clock.monotonic(), rate
         if wait > 0.0:
             await self._sleep_unless_closed(wait)
+        return True
 
     async def _local_turn(self, not_before: float | None, give_up_at: float | None) -> Ticket:
         if self._closed:
