@@ -96,8 +96,9 @@ return {send - now, now}
 """
 
 # KEYS[1]: the state. ARGV[1]: this session's rate, ARGV[2]: "1" if it cut since it last
-# said, ARGV[3]: the epoch it knows, ARGV[4]: its mode, ARGV[5]: seconds to keep the state.
-# Returns {the shared rate, the epoch, its mode}.
+# said, "2" if it is open again (a full window reopened: no rate holds), ARGV[3]: the
+# epoch it knows, ARGV[4]: its mode, ARGV[5]: seconds to keep the state.
+# Returns {the shared rate (0: none), the epoch, its mode}.
 _RATE: Final = """
 local rate = tonumber(ARGV[1])
 local shared = tonumber(redis.call('HGET', KEYS[1], 'rate') or '0')
@@ -109,6 +110,11 @@ if ARGV[2] == '1' then
     shared = rate
     redis.call('HSET', KEYS[1], 'rate', ARGV[1], 'mode', ARGV[4])
   end
+elseif ARGV[2] == '2' then
+  epoch = epoch + 1
+  shared = 0
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('HDEL', KEYS[1], 'rate', 'mode')
 elseif tonumber(ARGV[3]) == epoch and rate > shared then
   shared = rate
   redis.call('HSET', KEYS[1], 'rate', ARGV[1], 'mode', ARGV[4])
@@ -161,6 +167,7 @@ class RedisStore:
         self._rate = self._client.register_script(_RATE)
         self._epoch = 0
         self._cuts = 0  # the governor's cuts when last told
+        self._limited = False  # the governor had a rate when last told
         self._id = secrets.token_hex(8)
         self._connected = False
         self._error: str | None = None
@@ -337,13 +344,15 @@ class RedisStore:
             pipe.zremrangebyscore(self._sessions_key, "-inf", now - HEARTBEAT_TTL)
             pipe.zcard(self._sessions_key)
             pipe.xread({self._answers_key: self._last_id}, count=1000)
-            if learned.rate is not None:
+            reopened = learned.rate is None and self._limited
+            self._limited = learned.rate is not None
+            if learned.rate is not None or reopened:
                 # (The pipeline loads the script first when Redis does not have it.)
                 await self._rate(
                     keys=[self._state_key],
                     args=[
-                        repr(learned.rate),
-                        "1" if cut else "0",
+                        repr(learned.rate or 0.0),
+                        "2" if reopened else "1" if cut else "0",
                         self._epoch,
                         learned.mode.value,
                         int(STATE_TTL),
