@@ -251,3 +251,29 @@ def test_a_blocked_window_is_probed_and_reopens_open() -> None:
     assert now < 6.0 + 0.5 + 0.02  # found within a probe interval of reopening
     governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + 0.001, probe=True)
     assert governor.rate is None  # back to open: the window takes a whole burst again
+
+
+def test_a_late_joiner_adopts_the_shared_rate_and_hold() -> None:
+    governor = _governor()
+    governor.adopt(12.0, Mode.STEADY, 10.0, hold_until=13.0)
+    assert governor.rate == 12.0
+    assert governor.mode(10.0) is Mode.HELD
+    assert governor.admit(10.0) == (3.0, False)
+    assert governor.mode(13.0) is Mode.STEADY
+    # Then paced at the adopted rate (nothing saved up during the hold).
+    wait, _ = governor.admit(13.0)
+    assert wait == pytest.approx(1 / 12.0, rel=0.01)
+    assert governor.admit(13.0 + wait) == (0.0, False)
+
+
+def test_following_the_agreed_rate_keeps_the_ceiling_and_the_floor() -> None:
+    configured = _governor(rate=20.0)
+    configured.follow(50.0, 1.0)
+    assert configured.rate == 20.0
+    configured.follow(0.01, 2.0)
+    assert configured.rate == MIN_RATE
+    # An open session that hears of a rate the others agreed on takes it.
+    open_session = _governor()
+    open_session.follow(8.0, 1.0)
+    assert open_session.rate == 8.0
+    assert open_session.mode(1.0) is Mode.STEADY
