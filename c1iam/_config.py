@@ -6,6 +6,7 @@ so that bad configuration is an `InvalidArgument` before anything is sent.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENV_API_KEY",
     "ENV_REGION",
+    "ENV_SHARED_THROTTLE",
     "REGIONS",
     "Settings",
     "Verify",
@@ -46,6 +48,8 @@ an `ssl.SSLContext`, or False (no verification: the last resort, logged as a war
 
 ENV_API_KEY: Final = "C1IAM_API_KEY"
 ENV_REGION: Final = "C1IAM_REGION"
+ENV_SHARED_THROTTLE: Final = "C1IAM_SHARED_THROTTLE"
+DEFAULT_SHARED_THROTTLE_PREFIX: Final = "c1iam"
 
 # The Cloud One regions; `ie-1` is accepted by some tools.
 REGIONS: Final = (
@@ -102,6 +106,28 @@ def check_base_url(url: str, *, name: str) -> str:
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidArgument(f"{name} must not carry a query, fragment or credentials")
     return url.rstrip("/")
+
+
+def check_shared_throttle(url: str | None, prefix: str) -> str | None:
+    """A `redis://` or `rediss://` URL (or None), and a prefix for the store's keys.
+
+    The messages never repeat the URL: it may hold a password.
+    """
+    if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
+        raise InvalidArgument("shared_throttle_prefix must be a non-empty string without spaces")
+    if url is None or url == "":
+        return None
+    if not isinstance(url, str):
+        raise InvalidArgument(f"shared_throttle must be a redis:// URL, got {type(url).__name__}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise InvalidArgument(
+            "shared_throttle must be a redis://, rediss:// or unix:// URL "
+            "(e.g. redis://127.0.0.1:6379/0)"
+        )
+    if importlib.util.find_spec("redis") is None:
+        raise InvalidArgument("shared_throttle needs the redis client: pip install 'c1iam[redis]'")
+    return url
 
 
 def _check_key(key: object) -> None:
@@ -239,6 +265,8 @@ class Settings:
     verify: ssl.SSLContext | bool = True
     proxies: Mapping[str, str] = attrs.field(factory=dict, repr=False)  # may hold passwords
     user_agent: str = f"c1iam/{__version__}"
+    shared_throttle: str | None = attrs.field(default=None, repr=False)  # may hold a password
+    shared_throttle_prefix: str = DEFAULT_SHARED_THROTTLE_PREFIX
 
     @classmethod
     def resolve(
@@ -257,6 +285,8 @@ class Settings:
         verify: Verify = True,
         trust_env: bool = True,
         user_agent: str | None = None,
+        shared_throttle: str | None = None,
+        shared_throttle_prefix: str = DEFAULT_SHARED_THROTTLE_PREFIX,
         environ: Mapping[str, str] | None = None,
     ) -> Settings:
         """Check every argument, fill defaults from `environ` (`os.environ` by default)."""
@@ -276,6 +306,10 @@ class Settings:
         )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgument(f"retry must be a c1iam.RetryPolicy, got {retry!r}")
+        shared = check_shared_throttle(
+            shared_throttle if shared_throttle is not None else environ.get(ENV_SHARED_THROTTLE),
+            shared_throttle_prefix,
+        )
         return cls(
             api_key=Secret(key),
             region=region,
@@ -290,4 +324,6 @@ class Settings:
             verify=resolve_verify(verify),
             proxies=environment_proxies(environ) if check_flag("trust_env", trust_env) else {},
             user_agent=user_agent_header(user_agent),
+            shared_throttle=shared,
+            shared_throttle_prefix=shared_throttle_prefix,
         )

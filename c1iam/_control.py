@@ -469,6 +469,28 @@ class Governor:
         paced = 0.0 if rate is None else max(0.0, ahead + 1 - self.bucket.tokens) / rate
         return held + paced
 
+    def adopt(self, rate: float, mode: Mode, now: float, *, hold_until: float | None) -> None:
+        """Start from what other sessions on the same key learned (a shared throttle's
+        late joiner): their rate, as the plateau CUBIC holds near, and their hold."""
+        if mode not in (Mode.LEARNING, Mode.STEADY):
+            mode = Mode.STEADY
+        self.rate_control.restore(rate, mode, now)
+        self.rate_control.last_max = max(self.rate_control.last_max, rate)
+        self.bucket.set_rate(self.rate, now)
+        if hold_until is not None and hold_until > now:
+            self._start_hold(now, hold_until, probing=False)
+
+    def follow(self, rate: float, now: float) -> None:
+        """Take the rate the sessions sharing a throttle agreed on (the lowest cut, or the
+        highest growth since it); how the rate moves on stays this governor's."""
+        if self.rate_control.mode is Mode.OPEN:
+            self.adopt(rate, Mode.STEADY, now, hold_until=None)
+            return
+        if self.rate_control.ceiling is not None:
+            rate = min(rate, self.rate_control.ceiling)
+        self.rate_control.rate = max(MIN_RATE, rate)
+        self.bucket.set_rate(self.rate, now)
+
     def on_answer(
         self,
         answer: Answer,

@@ -15,6 +15,7 @@ from ._bulk import BulkResult, run_bulk
 from ._config import (
     DEFAULT_MAX_ANSWER_SIZE,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_SHARED_THROTTLE_PREFIX,
     DEFAULT_TIMEOUT,
     Settings,
     Verify,
@@ -24,6 +25,7 @@ from ._errors import APIError, C1IAMError, InvalidArgument, TransportError
 from ._pagers import Pager
 from ._retry import RetryPolicy, decide
 from ._sansio import Call, build_request, read_response
+from ._store import ThrottleStore, scope_for
 from ._streams import Stream, _Failure
 from ._throttle import Clock, SystemClock, Throttle, ThrottleStats
 from ._transport import AiohttpTransport, Transport, check_trace_configs
@@ -75,6 +77,13 @@ class Session:
       cannot be combined with it.
     - `trace_configs`: aiohttp `TraceConfig`s; each request's `trace_request_ctx` is a
       dict of `method`, `host`, `route` (`/users/{id}`), `attempt` and `queued_for`.
+    - `shared_throttle` (`C1IAM_SHARED_THROTTLE`): a `redis://` or `rediss://` URL; every
+      session given the same Redis and the same API key (on the same hosts) shares one
+      throttle: its pacing, its learned rate and cuts, its holds, across processes and
+      hosts. Needs `pip install 'c1iam[redis]'`. Redis unreachable or slow: the session
+      throttles alone (one WARNING) and shares again once Redis answers.
+    - `shared_throttle_prefix` ("c1iam"): the prefix of the Redis keys, to share one
+      Redis between applications.
     - `clock`: time for the throttle and retries; tests pass a fake one.
     """
 
@@ -92,6 +101,8 @@ class Session:
         timeout: float = DEFAULT_TIMEOUT,
         read_ahead: int = 1,
         max_answer_size: int = DEFAULT_MAX_ANSWER_SIZE,
+        shared_throttle: str | None = None,
+        shared_throttle_prefix: str = DEFAULT_SHARED_THROTTLE_PREFIX,
         verify: Verify = True,
         trust_env: bool = True,
         user_agent: str | None = None,
@@ -122,6 +133,8 @@ class Session:
             verify=verify,
             trust_env=trust_env,
             user_agent=user_agent,
+            shared_throttle=shared_throttle,
+            shared_throttle_prefix=shared_throttle_prefix,
         )
         self._read_ahead = check_positive_int("read_ahead", read_ahead)
         self._clock: Clock = clock if clock is not None else SystemClock()
@@ -242,8 +255,28 @@ class Session:
                 rate=settings.rate,
                 pause_threshold=settings.retry.pause_threshold,
                 clock=self._clock,
+                store=self._shared_store(),
             )
         return self._transport, self._throttle
+
+    def _shared_store(self) -> ThrottleStore | None:
+        """The Redis store of `shared_throttle` (its module is imported only then)."""
+        settings = self._settings
+        if settings.shared_throttle is None:
+            return None
+        from ._redis import RedisStore
+
+        scope = scope_for(
+            settings.api_key.reveal(),
+            legacy_auth=settings.legacy_auth,
+            urls=(settings.accounts_url, settings.workload_url),
+        )
+        return RedisStore(
+            settings.shared_throttle,
+            scope=scope,
+            prefix=settings.shared_throttle_prefix,
+            clock=self._clock,
+        )
 
     async def bulk(
         self,

@@ -34,6 +34,7 @@ import attrs
 
 from ._control import Answer, Governor, Mode, RateControl
 from ._errors import C1IAMError, RateLimited
+from ._store import LocalStore, RemoteAnswer, Snapshot, ThrottleStore
 
 __all__ = ["Clock", "SystemClock", "Throttle", "ThrottleStats", "Ticket"]
 
@@ -96,6 +97,12 @@ class ThrottleStats:
     - `paused_seconds`: total time the session was held.
     - `paused_for`: seconds left of the current hold (0.0 when none; while probing, until
       the next probe).
+    - `shared`: the throttle is shared with other sessions on the same API key now
+      (`shared_throttle`; False without it, or while its Redis is unreachable).
+    - `shared_sessions`: how many sessions share it now, this one included (1 when not
+      shared).
+    - `shared_error`: why the throttle is not shared although it was asked to be
+      (None otherwise).
     """
 
     rate: float | None
@@ -108,6 +115,9 @@ class ThrottleStats:
     rate_cuts: int
     paused_seconds: float
     paused_for: float
+    shared: bool = False
+    shared_sessions: int = 1
+    shared_error: str | None = None
 
 
 class _Waiter:
@@ -130,8 +140,17 @@ class Throttle:
         rate: float | None,
         pause_threshold: float,
         clock: Clock,
+        store: ThrottleStore | None = None,
     ) -> None:
         self._clock = clock
+        # Shared with other sessions through `store` (a `LocalStore`: not shared).
+        self._store: ThrottleStore = store if store is not None else LocalStore()
+        self._shared = not isinstance(self._store, LocalStore)
+        self._joining: asyncio.Future[None] | None = None
+        self._shared_bound = False  # the last request waited for the shared schedule
+        self._remote_refused = 0
+        self._closing = asyncio.Event()
+        self._booking = asyncio.Lock()
         self._governor = Governor(RateControl(ceiling=rate), pause_threshold=pause_threshold)
         self._max_concurrency = max_concurrency
         self._free_slots = max_concurrency
@@ -160,6 +179,51 @@ class Throttle:
         `give_up_at`: raise `RateLimited`, unsent, if the turn cannot come by then (and at
         once if the governor already knows it will not).
         """
+        if not self._shared:
+            return await self._local_turn(not_before, give_up_at)
+        if self._joining is None:
+            self._joining = asyncio.ensure_future(
+                self._store.start(learn=self._learn, snapshot=self._snapshot, adopt=self._adopt)
+            )
+        await asyncio.shield(self._joining)
+        while True:
+            ticket = await self._local_turn(not_before, give_up_at)
+            try:
+                if await self._book(ticket, give_up_at):
+                    return ticket
+            except BaseException:
+                self.finish(ticket)
+                raise
+            # A hold began (another session's, often) while this turn waited to book:
+            # give the turn back, unsent, and queue again ahead of new calls.
+            self.finish(ticket)
+            self._sent -= 1
+            not_before = self._clock.monotonic()
+
+    async def _book(self, ticket: Ticket, give_up_at: float | None) -> bool:
+        """The shared schedule: this turn's place among every session's. One turn of this
+        session at a time asks (the others queue here, not in Redis), at the rate of the
+        moment, so that a cut applies at once. False: a hold began meanwhile."""
+        async with self._booking:
+            while True:
+                held = self._governor.mode(self._clock.monotonic()) in (Mode.HELD, Mode.PROBING)
+                if held and not ticket.probe:
+                    return False
+                rate = self._governor.rate
+                wait = await self._store.reserve(rate)
+                self._shared_bound = wait != 0.0
+                if wait >= 0.0:
+                    break
+                if give_up_at is not None and self._clock.monotonic() - wait > give_up_at:
+                    raise _too_late(-wait)
+                await self._sleep_unless_closed(-wait)
+        # Booked now, at this rate: a 429 for it after a cut is the cut's own episode.
+        ticket.sent_at, ticket.rate = self._clock.monotonic(), rate
+        if wait > 0.0:
+            await self._sleep_unless_closed(wait)
+        return True
+
+    async def _local_turn(self, not_before: float | None, give_up_at: float | None) -> Ticket:
         if self._closed:
             raise _closed()
         now = self._clock.monotonic()
@@ -209,13 +273,70 @@ class Throttle:
             now=self._clock.monotonic(),
             probe=ticket.probe,
             retry_after=retry_after,
-            rate_bound=self._rate_bound,
+            rate_bound=self._rate_bound or self._shared_bound,
             backlog=len(self._ready) + len(self._retrying),
             sent_rate=ticket.rate,
         )
+        if answer is not Answer.NOTHING:
+            self._store.publish(
+                answer, sent_at=ticket.sent_at, retry_after=retry_after, sent_rate=ticket.rate
+            )
         self._free_slots += 1
         if not self._closed:
             self._dispatch()
+
+    # -- sharing (see `_store`) ----------------------------------------------------------------
+
+    def _learn(self, remote: RemoteAnswer) -> None:
+        """Another session's answer: the governor learns from it as from its own."""
+        if self._closed:
+            return
+        if remote.answer is Answer.REFUSED:
+            self._remote_refused += 1
+        self._governor.on_answer(
+            remote.answer,
+            sent_at=remote.sent_at,
+            now=self._clock.monotonic(),
+            probe=False,
+            retry_after=remote.retry_after,
+            rate_bound=self._rate_bound or self._shared_bound,
+            backlog=len(self._ready) + len(self._retrying),
+            sent_rate=remote.sent_rate,
+        )
+        self._dispatch()
+
+    def _snapshot(self) -> Snapshot:
+        governor = self._governor
+        hold = governor.hold
+        return Snapshot(
+            rate=governor.rate,
+            mode=governor.rate_control.mode,
+            hold_until=hold.until if hold is not None and not hold.probing else None,
+            cuts=governor.rate_cuts,
+        )
+
+    def _adopt(self, learned: Snapshot) -> None:
+        """Start from what the sessions already sharing have learned, or follow the rate
+        they agreed on since."""
+        if learned.rate is None or self._closed:
+            return
+        now = self._clock.monotonic()
+        if self._joining is not None and self._joining.done():
+            self._governor.follow(learned.rate, now)
+        else:
+            self._governor.adopt(learned.rate, learned.mode, now, hold_until=learned.hold_until)
+        self._dispatch()
+
+    async def _sleep_unless_closed(self, seconds: float) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({sleeper, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            closing.cancel()
+        if self._closed:
+            raise _closed()
 
     def _slot_free(self) -> bool:
         in_flight = self._max_concurrency - self._free_slots
@@ -298,6 +419,7 @@ class Throttle:
         now = self._clock.monotonic()
         governor = self._governor
         hold = governor.hold
+        shared = self._store.state()
         return ThrottleStats(
             rate=governor.rate,
             mode=governor.mode(now).value,
@@ -306,10 +428,13 @@ class Throttle:
             + sum(1 for _, _, w in self._retrying if not w.future.done()),
             sent=self._sent,
             retries=self._retries,
-            rate_limited=governor.refused,
+            rate_limited=governor.refused - self._remote_refused,
             rate_cuts=governor.rate_cuts,
             paused_seconds=governor.held_seconds,
             paused_for=max(0.0, hold.until - now) if hold is not None else 0.0,
+            shared=shared.shared,
+            shared_sessions=shared.sessions,
+            shared_error=shared.error,
         )
 
     @property
@@ -320,6 +445,7 @@ class Throttle:
     async def aclose(self) -> None:
         """End every waiting call with "the session is closed"; stop the pacer."""
         self._closed = True
+        self._closing.set()
         waiting = [*self._ready, *(w for _, _, w in self._retrying)]
         self._ready.clear()
         self._retrying.clear()
@@ -332,6 +458,9 @@ class Throttle:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pacer
             self._pacer = None
+        if self._joining is not None and not self._joining.done():
+            self._joining.cancel()
+        await self._store.aclose()
 
 
 def _closed() -> C1IAMError:

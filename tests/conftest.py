@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -117,3 +119,40 @@ async def session(fake: FakeCloudOne) -> AsyncIterator[c1iam.Session]:
         fake.api_key, accounts_url=fake.accounts_url, workload_url=fake.workload_url
     ) as client:
         yield client
+
+
+REDIS_HOW_TO = (
+    "start one: `sudo apt-get install redis-server` (Debian, Ubuntu), or "
+    "`docker run --rm -p 6379:6379 redis:7`; or point C1IAM_TEST_REDIS_URL at one"
+)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis for the shared-throttle tests (`C1IAM_TEST_REDIS_URL`, default database 15
+    on loopback): skipped when none answers, a failure under CI (`CI=true`)."""
+    import redis
+
+    url = os.environ.get("C1IAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0) as client:
+            client.ping()
+    except (redis.exceptions.RedisError, OSError) as error:
+        message = f"no Redis answers at {url} ({type(error).__name__}): {REDIS_HOW_TO}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """Key prefix of its own for one test (tests may run in parallel); removed after."""
+    import redis
+
+    prefix = f"c1iam-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    with redis.Redis.from_url(redis_url) as client:
+        keys = list(client.scan_iter(match=f"{prefix}:*"))
+        if keys:
+            client.delete(*keys)

@@ -322,3 +322,29 @@ def test_a_windows_length_and_calls_are_learned_and_kept_in_the_books() -> None:
     # Every window after the first is filled: 500 calls each time the books free up (the
     # learned length errs long by at most one probe interval: never early into a full one).
     assert sum(1 for t in accepted if t >= 62.0) >= 2 * 500
+
+
+def test_a_late_joiner_adopts_the_shared_rate_and_hold() -> None:
+    governor = _governor()
+    governor.adopt(12.0, Mode.STEADY, 10.0, hold_until=13.0)
+    assert governor.rate == 12.0
+    assert governor.mode(10.0) is Mode.HELD
+    assert governor.admit(10.0) == (3.0, False)
+    assert governor.mode(13.0) is Mode.STEADY
+    # Then paced at the adopted rate (nothing saved up during the hold).
+    wait, _ = governor.admit(13.0)
+    assert wait == pytest.approx(1 / 12.0, rel=0.01)
+    assert governor.admit(13.0 + wait) == (0.0, False)
+
+
+def test_following_the_agreed_rate_keeps_the_ceiling_and_the_floor() -> None:
+    configured = _governor(rate=20.0)
+    configured.follow(50.0, 1.0)
+    assert configured.rate == 20.0
+    configured.follow(0.01, 2.0)
+    assert configured.rate == MIN_RATE
+    # An open session that hears of a rate the others agreed on takes it.
+    open_session = _governor()
+    open_session.follow(8.0, 1.0)
+    assert open_session.rate == 8.0
+    assert open_session.mode(1.0) is Mode.STEADY

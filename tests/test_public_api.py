@@ -79,8 +79,10 @@ def test_the_session_signature_matches_the_contract() -> None:
     for keyword in (
         "region", "accounts_url", "workload_url", "legacy_auth", "max_concurrency", "rate",
         "retry", "timeout", "verify", "trust_env", "user_agent", "transport", "trace_configs",
+        "read_ahead", "shared_throttle",
     ):  # fmt: skip
         assert parameters[keyword].kind is inspect.Parameter.KEYWORD_ONLY, keyword
     defaults = {"verify": True, "trust_env": True, "user_agent": None, "transport": None}
+    defaults["shared_throttle"] = None
     for keyword, default in {**defaults, "trace_configs": None}.items():
         assert parameters[keyword].default is default, keyword
