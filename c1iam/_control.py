@@ -37,6 +37,7 @@ and `benchmarks/sim_throttle.py` runs it on virtual time against every server sh
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import enum
@@ -96,6 +97,9 @@ MEASURE_WINDOW: Final = 1.0
 BUCKET_CAPACITY: Final = 1.5
 # The most calls a learned window's books hold (Deep Security's default is 500 a key).
 WINDOW_BOOKS: Final = 10_000
+# The books keep a call this much longer than the learned window (see `_window_wait`).
+WINDOW_MARGIN_SHARE: Final = 0.01
+WINDOW_MARGIN: Final = 0.02
 # Requests in flight at first, before anything was accepted (see `in_flight_limit`).
 INITIAL_WINDOW: Final = 2
 # 503s in a row that make an outage (fewer are isolated failures: their own calls wait).
@@ -448,13 +452,16 @@ class Governor:
         assert self.window is not None
         assert self.window_calls is not None
         log = self._window_log
-        while log and log[0] <= now - self.window:
+        # The books age a call out a little later than the window does: the server counts
+        # from when a call reached it, which lags its sending by more for some calls.
+        span = self.window * (1.0 + WINDOW_MARGIN_SHARE) + WINDOW_MARGIN
+        while log and log[0] <= now - span:
             log.popleft()
         if now < self._window_not_before:
             return self._window_not_before - now
         if len(log) <= self.window_calls:
             return 0.0
-        return log[0] + self.window - now
+        return log[0] + span - now
 
     def wait_estimate(self, now: float, ahead: int) -> float | None:
         """Seconds until `ahead` more requests could leave, or `None` when unknown (the
@@ -502,10 +509,12 @@ class Governor:
         rate_bound: bool = False,
         backlog: int = 0,
         sent_rate: float | None = None,
+        ours: bool = True,
     ) -> None:
         """Learn from one answer (`retry_after` already bounded by the retry policy;
         `rate_bound`, `backlog`: requests wait for the rate, and how many; `sent_rate`:
-        the rate the request was sent at)."""
+        the rate the request was sent at; `ours`: False for another session's answer, in a
+        shared throttle)."""
         self._hold_at(now)
         if answer is Answer.NOTHING:
             if probe and self.hold is not None:
@@ -526,6 +535,9 @@ class Governor:
             if self._burst_started is None:
                 self._burst_started = sent_at
             self._burst_accepted += 1
+            if not ours and self.rate_control.mode is not Mode.STEADY:
+                # Another session's call fills the same window: into the books, in order.
+                bisect.insort(self._window_log, sent_at)
             if self._windowed() and sent_at == self._window_discovery:
                 assert self.window_calls is not None
                 self.window_calls += 1  # it took one more than it did: it grew
@@ -563,7 +575,8 @@ class Governor:
             assert self.window_calls is not None
             log = self._window_log
             self.window_calls = max(1, min(self.window_calls, len(log)))
-            self._window_not_before = log[0] + self.window if log else now + PROBE_FIRST
+            span = self.window * (1.0 + WINDOW_MARGIN_SHARE) + WINDOW_MARGIN
+            self._window_not_before = log[0] + span if log else now + PROBE_FIRST
             return
         if self._refused_since is None:
             self._refused_since = now

@@ -302,6 +302,7 @@ class Throttle:
             rate_bound=self._rate_bound or self._shared_bound,
             backlog=len(self._ready) + len(self._retrying),
             sent_rate=remote.sent_rate,
+            ours=False,
         )
         self._dispatch()
 

@@ -348,3 +348,16 @@ def test_following_the_agreed_rate_keeps_the_ceiling_and_the_floor() -> None:
     open_session.follow(8.0, 1.0)
     assert open_session.rate == 8.0
     assert open_session.mode(1.0) is Mode.STEADY
+
+
+def test_another_sessions_calls_fill_the_same_windows_books() -> None:
+    governor = _governor()
+    governor.window, governor.window_calls = 6.0, 3
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.01, probe=False)
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.3, now=0.31, probe=False, ours=False)
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.1, now=0.32, probe=False, ours=False)
+    assert list(governor._window_log) == [0.1, 0.3]  # ours are booked when granted
+    assert governor.admit(1.0) == (0.0, False)  # three in the books, one more allowed
+    assert governor.admit(1.0) == (0.0, False)
+    wait, _ = governor.admit(1.0)
+    assert wait > 5.0  # full until the oldest (0.1) is a window old
