@@ -186,8 +186,9 @@ class Throttle:
                 self._store.start(learn=self._learn, snapshot=self._snapshot, adopt=self._adopt)
             )
         await asyncio.shield(self._joining)
+        requeued = False
         while True:
-            ticket = await self._local_turn(not_before, give_up_at)
+            ticket = await self._local_turn(not_before, give_up_at, requeued=requeued)
             try:
                 if await self._book(ticket, give_up_at):
                     return ticket
@@ -198,7 +199,7 @@ class Throttle:
             # give the turn back, unsent, and queue again ahead of new calls.
             self.finish(ticket)
             self._sent -= 1
-            not_before = self._clock.monotonic()
+            not_before, requeued = self._clock.monotonic(), True
 
     async def _book(self, ticket: Ticket, give_up_at: float | None) -> bool:
         """The shared schedule: this turn's place among every session's. One turn of this
@@ -223,13 +224,18 @@ class Throttle:
             await self._sleep_unless_closed(wait)
         return True
 
-    async def _local_turn(self, not_before: float | None, give_up_at: float | None) -> Ticket:
+    async def _local_turn(
+        self, not_before: float | None, give_up_at: float | None, *, requeued: bool = False
+    ) -> Ticket:
+        """A turn from this session's own gate. `requeued`: a turn given back unsent (a
+        shared hold began while it waited to book), queued again first; not a retry."""
         if self._closed:
             raise _closed()
         now = self._clock.monotonic()
-        if not_before is not None and not_before > now:
-            self._retries += 1
-        elif (
+        if not_before is not None and not requeued:
+            self._retries += 1  # every retry, an immediate one (a refused probe) included
+        retry_later = not_before is not None and not_before > now
+        if not retry_later and (
             not self._ready
             and self._slot_free()
             and not (self._retrying and self._retrying[0][0] <= now)
@@ -242,7 +248,8 @@ class Throttle:
             if estimate is not None and now + estimate > give_up_at:
                 raise _too_late(estimate)
         waiter = _Waiter(asyncio.get_running_loop().create_future(), now)
-        if not_before is not None and not_before > now:
+        if retry_later:
+            assert not_before is not None
             waiter.ready_at = not_before
             heapq.heappush(self._retrying, (not_before, next(self._order), waiter))
         elif not_before is not None:

@@ -146,3 +146,12 @@ async def test_finish_is_idempotent(clock: FakeClock) -> None:
     assert throttle.stats().rate_limited == 1
     assert throttle.stats().in_flight == 0
     await throttle.aclose()
+
+
+async def test_every_retry_is_counted_an_immediate_one_too(clock: FakeClock) -> None:
+    throttle = _throttle(clock, slots=2)
+    throttle.finish(await throttle.acquire(not_before=clock.monotonic()), Answer.ACCEPTED)
+    throttle.finish(await throttle.acquire(not_before=clock.monotonic() + 1.0), Answer.ACCEPTED)
+    throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
+    assert throttle.stats().retries == 2
+    await throttle.aclose()
