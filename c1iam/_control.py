@@ -441,6 +441,13 @@ class Governor:
             and self.rate_control.mode is not Mode.STEADY
         )
 
+    def _books_span(self) -> float:
+        """How long the books keep a call: a little longer than the learned window, as the
+        server counts from when a call reached it, which lags its sending by more for some
+        calls."""
+        assert self.window is not None
+        return self.window * (1.0 + WINDOW_MARGIN_SHARE) + WINDOW_MARGIN
+
     def _window_wait(self, now: float) -> float:
         """Seconds until the learned window has room for one more call (0.0: now).
 
@@ -452,9 +459,7 @@ class Governor:
         assert self.window is not None
         assert self.window_calls is not None
         log = self._window_log
-        # The books age a call out a little later than the window does: the server counts
-        # from when a call reached it, which lags its sending by more for some calls.
-        span = self.window * (1.0 + WINDOW_MARGIN_SHARE) + WINDOW_MARGIN
+        span = self._books_span()
         while log and log[0] <= now - span:
             log.popleft()
         if now < self._window_not_before:
@@ -575,8 +580,7 @@ class Governor:
             assert self.window_calls is not None
             log = self._window_log
             self.window_calls = max(1, min(self.window_calls, len(log)))
-            span = self.window * (1.0 + WINDOW_MARGIN_SHARE) + WINDOW_MARGIN
-            self._window_not_before = log[0] + span if log else now + PROBE_FIRST
+            self._window_not_before = log[0] + self._books_span() if log else now + PROBE_FIRST
             return
         if self._refused_since is None:
             self._refused_since = now
