@@ -27,8 +27,11 @@ tells it every answer; the governor keeps the state those answers build up:
   rate that held before it (open, after a window). A window's length and the calls it
   takes are learned from its first block (or from the `Retry-After` that held it): from
   then on the session keeps the window's books, at most that many calls in any such
-  span (and one more, to notice a window that grew), instead of flooding it and probing
-  it. One isolated 503 holds nobody: its own call waits, the rest go on.
+  span, instead of flooding it and probing it. The first block gives the length only
+  between two bounds (the last probe refused, the first accepted); each later window
+  lets one call out early to halve that gap, until it is within the books' margin.
+  One call more than the window took, at most once a minute, notices a window that
+  grew. One isolated 503 holds nobody: its own call waits, the rest go on.
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time.
 
 Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers,
@@ -97,9 +100,13 @@ MEASURE_WINDOW: Final = 1.0
 BUCKET_CAPACITY: Final = 1.5
 # The most calls a learned window's books hold (Deep Security's default is 500 a key).
 WINDOW_BOOKS: Final = 10_000
-# The books keep a call this much longer than the learned window (see `_window_wait`).
+# The books keep a call this much longer than the learned window (see `_books_span`);
+# the window's length is refined until known this closely.
 WINDOW_MARGIN_SHARE: Final = 0.01
 WINDOW_MARGIN: Final = 0.02
+# At most one call a window more than the window took, and no more often than this
+# (seconds): such a call is refused unless the window grew, and that is rare.
+WINDOW_GROWTH_EVERY: Final = 60.0
 # Requests in flight at first, before anything was accepted (see `in_flight_limit`).
 INITIAL_WINDOW: Final = 2
 # 503s in a row that make an outage (fewer are isolated failures: their own calls wait).
@@ -340,8 +347,21 @@ class _Hold:
     probe_out: bool = False
     resume_rate: float | None = None
     resume_mode: Mode = Mode.OPEN
-    # A full window: the time the burst it holds began to be accepted (to learn its length).
+    # A full window: the time the burst it holds began to be accepted (to learn its length),
+    # and the latest time a call sent during the hold was refused (the window was still
+    # full then: a lower bound of its length).
     window_burst: float | None = None
+    still_full: float | None = None
+
+
+@attrs.frozen
+class _WindowTest:
+    """A call the window's books let out to learn something: `age` set, whether the
+    window is shorter than that age of the oldest call in the books; `None`, whether the
+    window takes one call more than it did."""
+
+    sent_at: float
+    age: float | None
 
 
 @attrs.define
@@ -369,9 +389,10 @@ class Governor:
     _refusals_in_streak: int = 0
     _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
     _accepted_while_open: int = 0
-    # A sliding window's length, once seen from its first accepted call to its reopening,
-    # and how many calls it took in that burst.
+    # A sliding window's length, once seen from its first accepted call to its reopening
+    # (an upper bound, refined downward), a lower bound of it, and how many calls it took.
     window: float | None = None
+    window_floor: float = 0.0
     window_calls: int | None = None
     _burst_started: float | None = None  # the first accepted call since the last hold
     _burst_accepted: int = 0
@@ -381,7 +402,8 @@ class Governor:
         factory=lambda: collections.deque(maxlen=WINDOW_BOOKS)
     )
     _window_not_before: float = 0.0
-    _window_discovery: float | None = None  # when the one call more than it took was sent
+    _window_test: _WindowTest | None = None  # at most one at a time
+    _next_growth_test: float = 0.0
 
     @property
     def rate(self) -> float | None:
@@ -413,8 +435,11 @@ class Governor:
             if hold.probe_out:
                 return math.inf, False
             hold.probe_out = True
+            if self.rate_control.mode is not Mode.STEADY:
+                # A window's books count the probe too: accepted, it is in the window.
+                self._window_log.append(now)
             return 0.0, True
-        window_wait = self._window_wait(now)
+        window_wait = self._window_turn(now)
         if window_wait > 0.0:
             return window_wait, False
         learning = self.rate_control.mode is Mode.LEARNING
@@ -429,8 +454,6 @@ class Governor:
         self.bucket.take(now)
         if self.rate_control.mode is not Mode.STEADY:
             self._window_log.append(now)
-            if self._windowed() and len(self._window_log) == (self.window_calls or 0) + 1:
-                self._window_discovery = now
         return 0.0, False
 
     def _windowed(self) -> bool:
@@ -448,11 +471,23 @@ class Governor:
         assert self.window is not None
         return self.window * (1.0 + WINDOW_MARGIN_SHARE) + WINDOW_MARGIN
 
-    def _window_wait(self, now: float) -> float:
-        """Seconds until the learned window has room for one more call (0.0: now).
+    def _window_precision(self) -> float:
+        """How closely the window's length is worth knowing (its books' own margin)."""
+        assert self.window is not None
+        return max(WINDOW_MARGIN, WINDOW_MARGIN_SHARE * self.window)
+
+    def _window_turn(self, now: float) -> float:
+        """Seconds until the learned window has room for one more call (0.0: it may go now).
 
         The session keeps the window's own books: at most `window_calls` calls in any
-        `window` seconds, and one more, so that a window that grew is noticed.
+        `window` seconds. Two kinds of call go beyond them, one at a time, each refused
+        at worst (a refused call does not count in such a window):
+
+        - while the length is not known within `_window_precision`, a call when the
+          oldest of the books' full count is halfway between the bounds of the length:
+          accepted, the window is no longer than that age; refused, no shorter;
+        - at most once per `WINDOW_GROWTH_EVERY`, one call more than the window took while
+          every counted call is surely still in it: accepted, the window grew.
         """
         if not self._windowed():
             return 0.0
@@ -460,13 +495,49 @@ class Governor:
         assert self.window_calls is not None
         log = self._window_log
         span = self._books_span()
-        while log and log[0] <= now - span:
+        # Compared as `log[0] + span`, the sum the wait below is computed from: compared
+        # as `log[0] <= now - span`, rounding can keep a call whose wait is already 0.
+        while log and log[0] + span <= now:
             log.popleft()
         if now < self._window_not_before:
             return self._window_not_before - now
-        if len(log) <= self.window_calls:
+        calls = self.window_calls
+        if len(log) < calls:
             return 0.0
-        return log[0] + span - now
+        # Full: the call that must age out before the next one goes.
+        oldest = log[len(log) - calls]
+        wait = oldest + span - now
+        if self._window_test is not None:
+            return wait
+        if now >= self._next_growth_test and now - oldest < self.window_floor:
+            self._window_test = _WindowTest(sent_at=now, age=None)
+            self._next_growth_test = now + WINDOW_GROWTH_EVERY
+            return 0.0
+        if self.window - self.window_floor > self._window_precision():
+            age = (self.window + self.window_floor) / 2.0
+            if age <= now - oldest < self.window:
+                self._window_test = _WindowTest(sent_at=now, age=now - oldest)
+                return 0.0
+            if now - oldest < age:
+                wait = min(wait, oldest + age - now)
+        return wait
+
+    def _window_tested(self, sent_at: float, *, accepted: bool) -> bool:
+        """Learn from the answer to a window's test call; False if it was not one."""
+        test = self._window_test
+        if test is None or sent_at != test.sent_at:
+            return False
+        self._window_test = None
+        if test.age is None:
+            if accepted:
+                assert self.window_calls is not None
+                self.window_calls += 1
+        elif accepted:
+            assert self.window is not None
+            self.window = max(self.window_floor, min(self.window, test.age))
+        else:
+            self.window_floor = max(self.window_floor, test.age)
+        return True
 
     def wait_estimate(self, now: float, ahead: int) -> float | None:
         """Seconds until `ahead` more requests could leave, or `None` when unknown (the
@@ -524,6 +595,9 @@ class Governor:
         if answer is Answer.NOTHING:
             if probe and self.hold is not None:
                 self.hold.probe_out = False  # nothing learned: the next probe goes
+            test = self._window_test
+            if test is not None and sent_at == test.sent_at:
+                self._window_test = None  # nothing learned: another test may go
             return
         self._remember(now, unavailable=answer is Answer.UNAVAILABLE)
         if answer is Answer.ACCEPTED:
@@ -543,9 +617,7 @@ class Governor:
             if not ours and self.rate_control.mode is not Mode.STEADY:
                 # Another session's call fills the same window: into the books, in order.
                 bisect.insort(self._window_log, sent_at)
-            if self._windowed() and sent_at == self._window_discovery:
-                assert self.window_calls is not None
-                self.window_calls += 1  # it took one more than it did: it grew
+            self._window_tested(sent_at, accepted=True)
             self.rate_control.on_accepted(
                 sent_at, now, rate_bound=rate_bound, backlog=backlog, sent_rate=sent_rate
             )
@@ -559,23 +631,29 @@ class Governor:
         self, sent_at: float, now: float, *, probe: bool, retry_after: float | None
     ) -> None:
         self.refused += 1
-        if self.hold is not None:
-            # Only a probe leaves during a hold: any other refusal is for a request sent
-            # before it, which the hold already answers (unless it asks for longer).
-            if probe:
-                self._probe_again(now, retry_after, window=True)
-            elif retry_after is not None and retry_after >= self.pause_threshold:
-                self._start_hold(now, now + retry_after, probing=False)
-            return
         if self.rate_control.mode is Mode.STEADY:
             self._window_log.clear()  # a rate rules: no window's books to keep
         else:
             with contextlib.suppress(ValueError):
                 self._window_log.remove(sent_at)  # a refused call does not count in a window
+        if self.hold is not None:
+            # Only a probe leaves during a hold: any other refusal is for a request sent
+            # before it, which the hold already answers (unless it asks for longer).
+            hold = self.hold
+            if hold.window_burst is not None and sent_at >= hold.window_burst:
+                # Refused while the burst's first call was in the window: no shorter.
+                still_full = sent_at if retry_after is None else now + retry_after - 1.0
+                hold.still_full = max(hold.still_full or 0.0, still_full)
+            if probe:
+                self._probe_again(now, retry_after, window=True)
+            elif retry_after is not None and retry_after >= self.pause_threshold:
+                self._start_hold(now, now + retry_after, probing=False)
+            return
+        if self._window_tested(sent_at, accepted=False):
+            return
         if self._windowed():
             # Refused with room in the books: the window is smaller, or shared with other
-            # clients, and takes what the books hold. Refused with the books full (the one
-            # more): it has not grown. Either way, nothing more until its oldest call ages.
+            # clients, and takes what the books hold. Nothing more until its oldest call ages.
             assert self.window is not None
             assert self.window_calls is not None
             log = self._window_log
@@ -704,6 +782,10 @@ class Governor:
             seen = now - hold.window_burst
             self.window = seen if self.window is None else min(self.window, seen)
             self.window_calls = max(self.window_calls or 0, self._burst_accepted)
+            if hold.still_full is not None:
+                still_full = hold.still_full - hold.window_burst
+                self.window_floor = max(self.window_floor, min(self.window, still_full))
+            self._next_growth_test = now + WINDOW_GROWTH_EVERY
         self._burst_started = None
         self._burst_accepted = 0
         self.bucket.set_rate(self.rate, now)

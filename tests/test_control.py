@@ -14,6 +14,7 @@ from c1iam._control import (
     INITIAL_WINDOW,
     MEASURED_BETA,
     MIN_RATE,
+    WINDOW_GROWTH_EVERY,
     Answer,
     Governor,
     Mode,
@@ -352,12 +353,112 @@ def test_following_the_agreed_rate_keeps_the_ceiling_and_the_floor() -> None:
 
 def test_another_sessions_calls_fill_the_same_windows_books() -> None:
     governor = _governor()
-    governor.window, governor.window_calls = 6.0, 3
+    governor.window, governor.window_floor, governor.window_calls = 6.0, 6.0, 3
+    governor._next_growth_test = math.inf  # the window's length and calls are settled
     governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.01, probe=False)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.3, now=0.31, probe=False, ours=False)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.1, now=0.32, probe=False, ours=False)
     assert list(governor._window_log) == [0.1, 0.3]  # ours are booked when granted
-    assert governor.admit(1.0) == (0.0, False)  # three in the books, one more allowed
-    assert governor.admit(1.0) == (0.0, False)
+    assert governor.admit(1.0) == (0.0, False)  # two in the books: room for a third
     wait, _ = governor.admit(1.0)
-    assert wait > 5.0  # full until the oldest (0.1) is a window old
+    assert wait == pytest.approx(0.1 + governor._books_span() - 1.0)  # until 0.1 ages out
+
+
+def _run_window(
+    governor: Governor, limit: RateLimit, until: float, *, latency: float = 0.001
+) -> tuple[list[float], list[float]]:
+    """A client that always has work, against `limit`: (accepted, refused) send times."""
+    server = limit.limiter()
+    accepted: list[float] = []
+    refused: list[float] = []
+    now = 0.0
+    while now < until:
+        wait, probe = governor.admit(now)
+        if wait > 0.0:
+            now += min(wait, 0.5)
+            continue
+        if server.admit(now + latency / 2) is None:
+            accepted.append(now)
+            governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + latency, probe=probe)
+        else:
+            refused.append(now)
+            governor.on_answer(Answer.REFUSED, sent_at=now, now=now + latency, probe=probe)
+        now += 0.0005
+    return accepted, refused
+
+
+def test_a_windows_length_learned_long_is_refined_down_one_test_a_window() -> None:
+    # 50 calls in any 6 s, no Retry-After: the first block's probes learn the length up
+    # to their spacing; each later window lets one call out early, halving what is unknown.
+    governor = _governor()
+    accepted, refused = _run_window(governor, RateLimit.sliding_window(calls=50, seconds=6.0), 60.0)
+    assert governor.window is not None
+    assert 6.0 <= governor.window <= 6.0 + 0.06  # within the books' own margin
+    assert governor.window_floor <= 6.0
+    assert governor.window_calls == 50
+    # After the first block, at most one refusal a window (the tests, while the length
+    # is not known, and one growth test a minute).
+    later = [t for t in refused if t >= 6.5]
+    assert len(later) <= 60.0 / 6.0
+    # The later windows are filled as soon as they reopen: nine more within 60 s.
+    assert len(accepted) >= 10 * 50
+
+
+def test_the_books_never_hold_more_than_the_window_takes_and_one_test() -> None:
+    # Calls that age out of the books at the same instant (sent together, on a clock
+    # whose sums round) never let the books run over.
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = 6.007, 5.0, 50
+    governor._next_growth_test = math.inf
+    for _ in range(50):
+        _send(governor, 0.002)
+    now = 0.002
+    sent_after = 0
+    while now < 6.2:
+        wait, _ = governor.admit(now)
+        if wait == 0.0:
+            sent_after += 1
+            assert len(governor._window_log) <= 50 + 1
+        else:
+            now += wait
+    assert sent_after <= 50 + 1  # the 50 aged out, and at most one test went early
+
+
+def test_a_refusal_during_a_hold_is_struck_out_of_the_books() -> None:
+    governor = _governor()
+    for i in range(20):
+        _send(governor, i / 1000)
+    for i in range(10):
+        governor.on_answer(Answer.ACCEPTED, sent_at=i / 1000, now=0.02, probe=False)
+    governor.on_answer(Answer.REFUSED, sent_at=0.010, now=0.021, probe=False, retry_after=6.0)
+    assert governor.mode(0.021) is Mode.HELD
+    for i in range(11, 20):  # in flight when the hold began
+        sent_at = i / 1000
+        governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.022, probe=False, retry_after=6.0)
+    assert len(governor._window_log) == 10  # only the accepted calls count in the window
+    # The server's Retry-After bounds the length from below (rounded to whole seconds).
+    wait, _ = governor.admit(6.022)  # the hold ends; the books keep the burst a margin more
+    assert wait == pytest.approx(governor._books_span() - 6.022)
+    assert governor.window == pytest.approx(6.022)
+    assert governor.window_floor == pytest.approx(0.022 + 6.0 - 1.0)
+    assert governor.window_calls == 10
+
+
+def test_a_probe_that_finds_a_window_open_is_in_its_books() -> None:
+    governor = _governor()
+    _run_window(governor, RateLimit.sliding_window(calls=20, seconds=3.0), 3.5)
+    assert governor.window is not None
+    probe_and_after = [t for t in governor._window_log if t >= 3.0]
+    assert len(probe_and_after) == 20  # the probe, then as many as the window has room for
+
+
+def test_a_window_that_grew_is_noticed_within_a_growth_test_interval() -> None:
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = 6.0, 6.0, 40
+    governor._next_growth_test = 0.0
+    _, refused = _run_window(
+        governor, RateLimit.sliding_window(calls=50, seconds=6.0), 6.0 + WINDOW_GROWTH_EVERY * 2
+    )
+    assert governor.window_calls is not None
+    assert 41 <= governor.window_calls <= 50  # grew, one call a growth test
+    assert len(refused) == 0  # each test found room: the window had grown
