@@ -135,7 +135,8 @@ def simulated_session(server: SimulatedServer, **options: Any) -> c1iam.Session:
         "sim-key:sim-secret", accounts_url="http://127.0.0.1:1/api", clock=clock, **options
     )
     settings = session._settings
-    session._transport = server  # type: ignore[assignment]
+    session._random = random.Random(1)  # the retries' jitter too: every run the same
+    session._transport = server
     session._throttle = Throttle(
         max_concurrency=settings.max_concurrency,
         rate=settings.rate,

@@ -30,7 +30,7 @@ import math
 import random
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -38,7 +38,7 @@ import aiohttp
 import c1iam
 from benchmarks._server import Served, served
 
-Client = Callable[[Served, int, float | None], Awaitable[None]]
+Client = Callable[[Served, int, float | None], Coroutine[Any, Any, None]]
 
 
 async def with_c1iam(server: Served, concurrency: int, rate: float | None) -> None:

@@ -1,12 +1,14 @@
 """The throttle sweep on virtual time: the real `Session` and `Throttle`, no sockets.
 
-    python -m benchmarks.sim_throttle [--rate 40] [--jitter 0 0.001 0.003]
+    python -m benchmarks.sim_throttle [--rate 40] [--jitter 0 0.001 0.003] [--latency 0.001]
 
 Every shape of `bench_throttle`, run in well under a minute on virtual time
 (`benchmarks/_virtual.py`), with the server's arrival times jittered at random by up to
 `--jitter` seconds: what a busy event loop adds, and what a token bucket with a burst of
-one punishes (it refuses any request that arrives a moment early). Use it to tune; the
-figures that count are `bench_throttle`'s, over real HTTP.
+one punishes (it refuses any request that arrives a moment early). `--latency` is the
+round trip (1 ms, as on loopback; a real API is 50-300 ms away, and every answer the
+throttle learns from comes that much later). Use it to tune; the figures that count on
+loopback are `bench_throttle`'s, over real HTTP.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 from benchmarks._virtual import SimulatedServer, run_virtual, simulated_session
 from c1iam._sansio import Api, Call
 from c1iam.testing import Outages, RateLimit
+from c1iam.testing._faults import RetryAfterStyle
 
 
 def scenario(
@@ -27,10 +30,11 @@ def scenario(
     *,
     rate: float | None,
     jitter: float,
+    latency: float = 0.001,
     concurrency: int = 16,
 ) -> tuple[float, float]:
     """(seconds to finish `calls` modifies, share of answers that were 429)."""
-    server = SimulatedServer(limit, outages, jitter=jitter)
+    server = SimulatedServer(limit, outages, latency=latency, jitter=jitter)
 
     async def main() -> float:
         session = simulated_session(server, max_concurrency=concurrency, rate=rate)
@@ -56,6 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=40.0)
     parser.add_argument("--jitter", type=float, nargs="+", default=[0.0, 0.001, 0.003])
+    parser.add_argument("--latency", type=float, default=0.001, help="round trip (s)")
     args = parser.parse_args()
     rate = args.rate
     rows: list[tuple[str, RateLimit, Outages | None, int, float | None, float]] = []
@@ -74,19 +79,22 @@ def main() -> None:
         maintenance = Outages(maintenance=[(2.0, 4.0)])
         rows.append(("burst 5, 4 s maintenance", burst5, maintenance, n, None, 4.0))
         for calls in (500, 50):
-            for style in ("none", "seconds"):
+            window_styles: tuple[RetryAfterStyle, ...] = ("none", "seconds")
+            for style in window_styles:
                 window = RateLimit.sliding_window(calls=calls, seconds=6.0, retry_after=style)
                 m = int(multiple * math.ceil(window.rate))
                 label = f"sliding window {calls} per 6 s, Retry-After {style}"
                 rows.append((label, window, None, m, None, 0))
     jitters = " | ".join(f"jitter {j * 1000:g} ms" for j in args.jitter)
-    print(f"server R = {rate:g}/s; time / best, 429 share\n")
+    print(f"server R = {rate:g}/s, round trip {args.latency * 1000:g} ms; time / best, 429 share\n")
     print(f"| server | N | {jitters} |")
     print("|---|---|" + "---|" * len(args.jitter))
     for label, limit, outages, n, client_rate, extra in rows:
         cells = []
         for jitter in args.jitter:
-            elapsed, share = scenario(limit, outages, n, rate=client_rate, jitter=jitter)
+            elapsed, share = scenario(
+                limit, outages, n, rate=client_rate, jitter=jitter, latency=args.latency
+            )
             cells.append(f"{elapsed / best(limit, n, extra):.3f}, {share:.1%}")
         print(f"| {label} | {n} | {' | '.join(cells)} |", flush=True)
 

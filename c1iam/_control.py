@@ -269,8 +269,9 @@ class RateControl:
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
 
-    def on_refused(self, sent_at: float, now: float) -> bool:
-        """A request sent at `sent_at` got a 429: cut the rate, once per episode.
+    def on_refused(self, sent_at: float, now: float, *, sent_rate: float | None = None) -> bool:
+        """A request sent at `sent_at` (at `sent_rate`, if known) got a 429: cut the rate,
+        once per episode.
 
         Returns whether the rate was cut.
         """
@@ -294,7 +295,9 @@ class RateControl:
             # this congestion, not a sign that the new rate is too high.
             self.last_cut = now + min(STARTUP_DOUBLING / 2, 1.0 / self.rate)
             return True
-        refused = self.rate
+        # What was refused is the rate the request left at: slow start has doubled it since,
+        # once for every 0.1 s its answer took (5x in a round trip of 250 ms).
+        refused = self.rate if sent_rate is None else min(self.rate, sent_rate)
         # CUBIC climbs back to its plateau (`last_max`) and holds near it. Where that lies,
         # and how far to cut, depends on what the refused rate is worth: when the server
         # was measured delivering nearly as much, the limit lies just below it.
@@ -388,6 +391,9 @@ class Governor:
     _refused_since: float | None = None  # first refusal since the last accepted answer
     _refusals_in_streak: int = 0
     _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
+    # The earliest time a refusal of the streak said to retry at: servers round their
+    # `Retry-After` up to whole seconds, so the earliest of several is the closest.
+    _streak_retry_at: float | None = None
     _accepted_while_open: int = 0
     # A sliding window's length, once seen from its first accepted call to its reopening
     # (an upper bound, refined downward), a lower bound of it, and how many calls it took.
@@ -396,8 +402,10 @@ class Governor:
     window_calls: int | None = None
     _burst_started: float | None = None  # the first accepted call since the last hold
     _burst_accepted: int = 0
-    # The window's books: when this session's calls were sent (refused ones struck out),
-    # kept while no rate rules; and, after a refusal, when the books next have room.
+    # The window's books: when this session's calls were sent (refused ones struck out;
+    # kept whatever rules, as a window's first block shows itself only once it is full,
+    # after its burst and whatever cuts came before it was recognised); and, after a
+    # refusal, when the books next have room.
     _window_log: collections.deque[float] = attrs.field(
         factory=lambda: collections.deque(maxlen=WINDOW_BOOKS)
     )
@@ -435,9 +443,7 @@ class Governor:
             if hold.probe_out:
                 return math.inf, False
             hold.probe_out = True
-            if self.rate_control.mode is not Mode.STEADY:
-                # A window's books count the probe too: accepted, it is in the window.
-                self._window_log.append(now)
+            self._window_log.append(now)  # accepted, a probe is in a window like any call
             return 0.0, True
         window_wait = self._window_turn(now)
         if window_wait > 0.0:
@@ -452,8 +458,7 @@ class Governor:
             # rate of this moment says.
             return (min(wait, STARTUP_DOUBLING / 2) if learning else wait), False
         self.bucket.take(now)
-        if self.rate_control.mode is not Mode.STEADY:
-            self._window_log.append(now)
+        self._window_log.append(now)
         return 0.0, False
 
     def _windowed(self) -> bool:
@@ -623,19 +628,24 @@ class Governor:
             )
             self.bucket.set_rate(self.rate, now)
         elif answer is Answer.REFUSED:
-            self._on_refused(sent_at, now, probe=probe, retry_after=retry_after)
+            self._on_refused(
+                sent_at, now, probe=probe, retry_after=retry_after, sent_rate=sent_rate
+            )
         else:
             self._on_unavailable(now, probe=probe, retry_after=retry_after)
 
     def _on_refused(
-        self, sent_at: float, now: float, *, probe: bool, retry_after: float | None
+        self,
+        sent_at: float,
+        now: float,
+        *,
+        probe: bool,
+        retry_after: float | None,
+        sent_rate: float | None,
     ) -> None:
         self.refused += 1
-        if self.rate_control.mode is Mode.STEADY:
-            self._window_log.clear()  # a rate rules: no window's books to keep
-        else:
-            with contextlib.suppress(ValueError):
-                self._window_log.remove(sent_at)  # a refused call does not count in a window
+        with contextlib.suppress(ValueError):
+            self._window_log.remove(sent_at)  # a refused call does not count in a window
         if self.hold is not None:
             # Only a probe leaves during a hold: any other refusal is for a request sent
             # before it, which the hold already answers (unless it asks for longer).
@@ -663,7 +673,12 @@ class Governor:
         if self._refused_since is None:
             self._refused_since = now
             self._before_streak = (self.rate_control.rate, self.rate_control.mode)
+            self._streak_retry_at = None
         self._refusals_in_streak += 1
+        if retry_after is not None:
+            retry_at = now + retry_after
+            if self._streak_retry_at is None or retry_at < self._streak_retry_at:
+                self._streak_retry_at = retry_at
         if retry_after is not None and retry_after >= self.pause_threshold:
             # The server says when: wait exactly that long, then go on (no probing).
             self._start_hold(now, now + retry_after, probing=False)
@@ -682,12 +697,13 @@ class Governor:
                 # a whole burst; when it reopens, it takes one again.
                 rate, mode = None, Mode.OPEN
             self.rate_control.restore(rate, mode, now)
-            until = now + (retry_after if retry_after is not None else PROBE_FIRST)
+            earliest = self._streak_retry_at
+            until = max(now, earliest) if earliest is not None else now + PROBE_FIRST
             self._start_hold(now, until, probing=True)
             self._measure_window()
             return
         learning = self.rate_control.mode is Mode.OPEN
-        if self.rate_control.on_refused(sent_at, now):
+        if self.rate_control.on_refused(sent_at, now, sent_rate=sent_rate):
             self.rate_cuts += 1
             self.bucket.set_rate(self.rate, now)
             if not learning:

@@ -94,6 +94,24 @@ def test_slow_starts_first_request_refused_by_the_emptied_bucket_is_the_same_epi
     assert control.mode is Mode.LEARNING
 
 
+def test_a_cut_is_from_the_rate_the_refused_request_left_at() -> None:
+    # Over a long round trip, slow start has doubled the rate again by the time a refusal
+    # comes back: the cut starts from the rate the refused request was sent at.
+    control = RateControl(ceiling=None)
+    control.on_refused(sent_at=0.0, now=0.0)
+    control.grow(0.2)
+    sent_rate = control.rate
+    assert sent_rate is not None
+    control.on_accepted(0.2, 0.3, rate_bound=True, sent_rate=sent_rate)  # 4x lead allowed
+    control.grow(0.3)  # the answer took 0.1 s: the curve doubled meanwhile
+    assert control.rate == pytest.approx(2 * sent_rate)
+    assert control.on_refused(sent_at=0.2, now=0.3, sent_rate=sent_rate)
+    assert control.mode is Mode.STEADY
+    assert control.last_max == pytest.approx(sent_rate)  # not the doubled rate
+    assert control.rate is not None
+    assert control.rate <= sent_rate
+
+
 def test_one_cut_per_congestion_episode() -> None:
     control = RateControl(ceiling=100.0)
     assert control.on_refused(sent_at=1.0, now=1.0)
@@ -262,6 +280,40 @@ def test_a_long_retry_after_holds_exactly_that_long_then_resumes() -> None:
     assert wait <= 1 / 10.0 + 1e-9  # from a drained bucket: no burst after a hold
     assert governor.mode(6.0) is Mode.STEADY
     assert governor.held_seconds == pytest.approx(6.0)
+
+
+def test_a_blocked_window_is_first_probed_at_the_earliest_retry_after_of_its_refusals() -> None:
+    # Servers round Retry-After up to whole seconds: of the refusals that showed the window
+    # full, the earliest "retry at" is the closest to its reopening.
+    governor = _governor()
+    for i in range(50):
+        governor.on_answer(Answer.ACCEPTED, sent_at=i / 1000, now=0.05, probe=False)
+    governor.on_answer(Answer.REFUSED, sent_at=0.05, now=0.06, probe=False, retry_after=3.0)
+    governor.on_answer(Answer.REFUSED, sent_at=0.2, now=0.21, probe=False, retry_after=3.0)
+    governor.on_answer(Answer.REFUSED, sent_at=0.3, now=0.31, probe=False, retry_after=3.0)
+    governor.on_answer(Answer.REFUSED, sent_at=0.4, now=0.41, probe=False, retry_after=3.0)
+    assert governor.mode(0.41) is Mode.PROBING
+    wait, _ = governor.admit(0.41)
+    assert wait == pytest.approx(3.06 - 0.41)  # not 3 s after the last refusal
+
+
+def test_the_books_keep_a_windows_burst_through_the_cuts_before_it_is_recognised() -> None:
+    # A window fills; its first refusals look like a rate a little too high and are cut
+    # (open, slow start, steady) before nothing passing for 0.25 s shows it is full. Its
+    # burst must still be in the books when it reopens, or the session floods it then.
+    governor = _governor()
+    for i in range(30):
+        _send(governor, i / 1000)
+    for i in range(30):
+        governor.on_answer(Answer.ACCEPTED, sent_at=i / 1000, now=0.1 + i / 1000, probe=False)
+    now = 0.2
+    while governor.mode(now) is not Mode.PROBING:
+        wait, _ = governor.admit(now)
+        if wait == 0.0:  # sent, and refused: the window is full
+            governor.on_answer(Answer.REFUSED, sent_at=now, now=now + 0.001, probe=False)
+        now += 0.02
+    assert governor.rate_cuts >= 2  # cut in slow start, and again once steady
+    assert list(governor._window_log) == [i / 1000 for i in range(30)]
 
 
 def test_a_blocked_window_is_probed_and_reopens_open() -> None:
