@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import contextlib
 import enum
 import math
 from typing import Final
@@ -357,7 +356,7 @@ class _Hold:
     still_full: float | None = None
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class _WindowTest:
     """A call the window's books let out to learn something: `age` set, whether the
     window is shorter than that age of the oldest call in the books; `None`, whether the
@@ -410,7 +409,12 @@ class Governor:
         factory=lambda: collections.deque(maxlen=WINDOW_BOOKS)
     )
     _window_not_before: float = 0.0
-    _window_test: _WindowTest | None = None  # at most one at a time
+    # The window's test call in flight (at most one), the one the last turn offered, and
+    # the one the last granted turn carries (`granted_test`).
+    _window_test: _WindowTest | None = None
+    _offered_test: _WindowTest | None = None
+    _granted_test: _WindowTest | None = None
+    _next_length_test: float = 0.0
     _next_growth_test: float = 0.0
 
     @property
@@ -443,7 +447,8 @@ class Governor:
             if hold.probe_out:
                 return math.inf, False
             hold.probe_out = True
-            self._window_log.append(now)  # accepted, a probe is in a window like any call
+            self._book(now)  # accepted, a probe is in a window like any call
+            self._granted_test = None
             return 0.0, True
         window_wait = self._window_turn(now)
         if window_wait > 0.0:
@@ -454,12 +459,50 @@ class Governor:
             self.bucket.set_rate(self.rate, now)
         wait = self.bucket.delay(now)
         if wait > 0.0:
+            self._offered_test = None  # not sent: the window's books will offer it again
             # While the rate grows, look again soon: the next turn comes sooner than the
             # rate of this moment says.
             return (min(wait, STARTUP_DOUBLING / 2) if learning else wait), False
         self.bucket.take(now)
-        self._window_log.append(now)
+        self._book(now)
+        self._granted_test, self._offered_test = self._offered_test, None
+        if self._granted_test is not None:
+            self._window_test = self._granted_test
         return 0.0, False
+
+    @property
+    def granted_test(self) -> object | None:
+        """The window's test the last granted turn carries (`None`: an ordinary call).
+        The throttle hands it back with that call's answer (`on_answer(window_test=)`):
+        several calls can leave at the same instant, so their times cannot tell them apart.
+        """
+        return self._granted_test
+
+    def rebook(self, booked_at: float, sent_at: float) -> None:
+        """A call granted at `booked_at` left at `sent_at` (it waited for a shared
+        throttle's schedule): the window's books count it from then."""
+        if self._unbook(booked_at):
+            self._book(sent_at)
+
+    def _book(self, sent_at: float) -> None:
+        """Into the window's books, in order (they are sorted by send time)."""
+        log = self._window_log
+        if len(log) == log.maxlen:
+            log.popleft()  # the oldest: at this size, long out of any window
+        if not log or log[-1] <= sent_at:
+            log.append(sent_at)
+        else:
+            log.insert(bisect.bisect_right(log, sent_at), sent_at)
+
+    def _unbook(self, sent_at: float) -> bool:
+        """Strike a call out of the window's books (a refused call does not count in a
+        window); False if it was not in them."""
+        log = self._window_log
+        index = bisect.bisect_left(log, sent_at)
+        if index < len(log) and log[index] == sent_at:
+            del log[index]
+            return True
+        return False
 
     def _windowed(self) -> bool:
         """Whether a sliding window was learned and rules (no rate was learned instead)."""
@@ -500,10 +543,7 @@ class Governor:
         assert self.window_calls is not None
         log = self._window_log
         span = self._books_span()
-        # Compared as `log[0] + span`, the sum the wait below is computed from: compared
-        # as `log[0] <= now - span`, rounding can keep a call whose wait is already 0.
-        while log and log[0] + span <= now:
-            log.popleft()
+        self._age_books(now)
         if now < self._window_not_before:
             return self._window_not_before - now
         calls = self.window_calls
@@ -515,33 +555,46 @@ class Governor:
         if self._window_test is not None:
             return wait
         if now >= self._next_growth_test and now - oldest < self.window_floor:
-            self._window_test = _WindowTest(sent_at=now, age=None)
-            self._next_growth_test = now + WINDOW_GROWTH_EVERY
+            self._offered_test = _WindowTest(sent_at=now, age=None)
             return 0.0
         if self.window - self.window_floor > self._window_precision():
-            age = (self.window + self.window_floor) / 2.0
-            if age <= now - oldest < self.window:
-                self._window_test = _WindowTest(sent_at=now, age=now - oldest)
+            # One call out early, when the oldest counted call is halfway between the
+            # bounds of the length (and not before the last test's window has passed).
+            test_at = max(oldest + (self.window + self.window_floor) / 2.0, self._next_length_test)
+            if test_at <= now and now - oldest < self.window:
+                self._offered_test = _WindowTest(sent_at=now, age=now - oldest)
                 return 0.0
-            if now - oldest < age:
-                wait = min(wait, oldest + age - now)
+            if test_at > now:
+                wait = min(wait, test_at - now)
         return wait
 
-    def _window_tested(self, sent_at: float, *, accepted: bool) -> bool:
-        """Learn from the answer to a window's test call; False if it was not one."""
-        test = self._window_test
-        if test is None or sent_at != test.sent_at:
+    def _age_books(self, now: float) -> None:
+        """Drop the calls a learned window no longer holds from its books."""
+        log = self._window_log
+        span = self._books_span()
+        # Compared as `log[0] + span`, the sum waits are computed from: compared as
+        # `log[0] <= now - span`, rounding can keep a call whose wait is already 0.
+        while log and log[0] + span <= now:
+            log.popleft()
+
+    def _window_tested(self, test: object | None, answer: Answer) -> bool:
+        """Learn from the answer to the window's test call; False if it was not one."""
+        if test is None or test is not self._window_test:
             return False
+        assert isinstance(test, _WindowTest)
         self._window_test = None
         if test.age is None:
-            if accepted:
+            self._next_growth_test = test.sent_at + WINDOW_GROWTH_EVERY
+            if answer is Answer.ACCEPTED:
                 assert self.window_calls is not None
                 self.window_calls += 1
-        elif accepted:
-            assert self.window is not None
-            self.window = max(self.window_floor, min(self.window, test.age))
         else:
-            self.window_floor = max(self.window_floor, test.age)
+            self._next_length_test = test.sent_at + self.window_floor
+            if answer is Answer.ACCEPTED:
+                assert self.window is not None
+                self.window = max(self.window_floor, min(self.window, test.age))
+            elif answer is Answer.REFUSED:
+                self.window_floor = max(self.window_floor, test.age)
         return True
 
     def wait_estimate(self, now: float, ahead: int) -> float | None:
@@ -591,18 +644,18 @@ class Governor:
         backlog: int = 0,
         sent_rate: float | None = None,
         ours: bool = True,
+        window_test: object | None = None,
     ) -> None:
         """Learn from one answer (`retry_after` already bounded by the retry policy;
         `rate_bound`, `backlog`: requests wait for the rate, and how many; `sent_rate`:
         the rate the request was sent at; `ours`: False for another session's answer, in a
-        shared throttle)."""
+        shared throttle; `window_test`: the `granted_test` of the request's turn)."""
         self._hold_at(now)
+        # Whatever the answer, the test is over (a 503 or no answer: nothing learned).
+        tested = self._window_tested(window_test, answer)
         if answer is Answer.NOTHING:
             if probe and self.hold is not None:
                 self.hold.probe_out = False  # nothing learned: the next probe goes
-            test = self._window_test
-            if test is not None and sent_at == test.sent_at:
-                self._window_test = None  # nothing learned: another test may go
             return
         self._remember(now, unavailable=answer is Answer.UNAVAILABLE)
         if answer is Answer.ACCEPTED:
@@ -619,17 +672,20 @@ class Governor:
             if self._burst_started is None:
                 self._burst_started = sent_at
             self._burst_accepted += 1
-            if not ours and self.rate_control.mode is not Mode.STEADY:
-                # Another session's call fills the same window: into the books, in order.
-                bisect.insort(self._window_log, sent_at)
-            self._window_tested(sent_at, accepted=True)
+            if not ours:
+                self._book(sent_at)  # another session's call fills the same window
             self.rate_control.on_accepted(
                 sent_at, now, rate_bound=rate_bound, backlog=backlog, sent_rate=sent_rate
             )
             self.bucket.set_rate(self.rate, now)
         elif answer is Answer.REFUSED:
             self._on_refused(
-                sent_at, now, probe=probe, retry_after=retry_after, sent_rate=sent_rate
+                sent_at,
+                now,
+                probe=probe,
+                retry_after=retry_after,
+                sent_rate=sent_rate,
+                tested=tested,
             )
         else:
             self._on_unavailable(now, probe=probe, retry_after=retry_after)
@@ -642,30 +698,33 @@ class Governor:
         probe: bool,
         retry_after: float | None,
         sent_rate: float | None,
+        tested: bool,
     ) -> None:
         self.refused += 1
-        with contextlib.suppress(ValueError):
-            self._window_log.remove(sent_at)  # a refused call does not count in a window
+        self._unbook(sent_at)  # a refused call does not count in a window
         if self.hold is not None:
             # Only a probe leaves during a hold: any other refusal is for a request sent
             # before it, which the hold already answers (unless it asks for longer).
             hold = self.hold
             if hold.window_burst is not None and sent_at >= hold.window_burst:
-                # Refused while the burst's first call was in the window: no shorter.
-                still_full = sent_at if retry_after is None else now + retry_after - 1.0
+                # Refused while the burst's first call was in the window: no shorter. (The
+                # server's Retry-After counts from when the call reached it, after it left;
+                # rounded up to whole seconds, it may be up to one more than the wait.)
+                still_full = sent_at if retry_after is None else sent_at + retry_after - 1.0
                 hold.still_full = max(hold.still_full or 0.0, still_full)
             if probe:
                 self._probe_again(now, retry_after, window=True)
             elif retry_after is not None and retry_after >= self.pause_threshold:
                 self._start_hold(now, now + retry_after, probing=False)
             return
-        if self._window_tested(sent_at, accepted=False):
+        if tested:
             return
         if self._windowed():
             # Refused with room in the books: the window is smaller, or shared with other
             # clients, and takes what the books hold. Nothing more until its oldest call ages.
             assert self.window is not None
             assert self.window_calls is not None
+            self._age_books(now)
             log = self._window_log
             self.window_calls = max(1, min(self.window_calls, len(log)))
             self._window_not_before = log[0] + self._books_span() if log else now + PROBE_FIRST

@@ -80,6 +80,7 @@ class Ticket:
     probe: bool
     queued: float
     rate: float | None = None
+    window_test: object | None = None  # the governor's, handed back with the answer
     finished: bool = False
 
 
@@ -219,7 +220,8 @@ class Throttle:
                     raise _too_late(-wait)
                 await self._sleep_unless_closed(-wait)
         # Booked now, at this rate: a 429 for it after a cut is the cut's own episode.
-        ticket.sent_at, ticket.rate = self._clock.monotonic(), rate
+        booked_at, ticket.sent_at, ticket.rate = ticket.sent_at, self._clock.monotonic(), rate
+        self._governor.rebook(booked_at, ticket.sent_at)
         if wait > 0.0:
             await self._sleep_unless_closed(wait)
         return True
@@ -283,6 +285,7 @@ class Throttle:
             rate_bound=self._rate_bound or self._shared_bound,
             backlog=len(self._ready) + len(self._retrying),
             sent_rate=ticket.rate,
+            window_test=ticket.window_test,
         )
         if answer is not Answer.NOTHING:
             self._store.publish(
@@ -353,7 +356,14 @@ class Throttle:
     def _grant(self, now: float, probe: bool, queued: float) -> Ticket:
         self._free_slots -= 1
         self._sent += 1
-        return Ticket(sent_at=now, probe=probe, queued=queued, rate=self._governor.rate)
+        governor = self._governor
+        return Ticket(
+            sent_at=now,
+            probe=probe,
+            queued=queued,
+            rate=governor.rate,
+            window_test=governor.granted_test,
+        )
 
     # -- the dispatcher ---------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 
 import pytest
@@ -417,25 +419,39 @@ def test_another_sessions_calls_fill_the_same_windows_books() -> None:
 
 
 def _run_window(
-    governor: Governor, limit: RateLimit, until: float, *, latency: float = 0.001
+    governor: Governor,
+    limit: RateLimit,
+    until: float,
+    *,
+    latency: float = 0.001,
+    in_flight: int = 1,
 ) -> tuple[list[float], list[float]]:
-    """A client that always has work, against `limit`: (accepted, refused) send times."""
+    """A client that always has work, against `limit`, with up to `in_flight` requests out
+    at once, each answered `latency` after it left (the server counts it halfway), in time
+    order: the send times of the (accepted, refused) calls."""
     server = limit.limiter()
     accepted: list[float] = []
     refused: list[float] = []
+    # (answered at, order, sent at, probe, the turn's window test, accepted)
+    answers: list[tuple[float, int, float, bool, object | None, bool]] = []
+    order = itertools.count()
     now = 0.0
     while now < until:
-        wait, probe = governor.admit(now)
-        if wait > 0.0:
-            now += min(wait, 0.5)
-            continue
-        if server.admit(now + latency / 2) is None:
-            accepted.append(now)
-            governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + latency, probe=probe)
-        else:
-            refused.append(now)
-            governor.on_answer(Answer.REFUSED, sent_at=now, now=now + latency, probe=probe)
-        now += 0.0005
+        while answers and answers[0][0] <= now:
+            at, _, sent_at, probe, test, ok = heapq.heappop(answers)
+            answer = Answer.ACCEPTED if ok else Answer.REFUSED
+            governor.on_answer(answer, sent_at=sent_at, now=at, probe=probe, window_test=test)
+        wait = math.inf
+        if len(answers) < in_flight:
+            wait, probe = governor.admit(now)
+            if wait == 0.0:  # it leaves; more may leave at this same instant
+                ok = server.admit(now + latency / 2) is None
+                (accepted if ok else refused).append(now)
+                sent = (now + latency, next(order), now, probe, governor.granted_test, ok)
+                heapq.heappush(answers, sent)
+                continue
+        next_answer = answers[0][0] if answers else math.inf
+        now = min(now + min(wait, 0.5), next_answer)
     return accepted, refused
 
 
@@ -492,7 +508,8 @@ def test_a_refusal_during_a_hold_is_struck_out_of_the_books() -> None:
     wait, _ = governor.admit(6.022)  # the hold ends; the books keep the burst a margin more
     assert wait == pytest.approx(governor._books_span() - 6.022)
     assert governor.window == pytest.approx(6.022)
-    assert governor.window_floor == pytest.approx(0.022 + 6.0 - 1.0)
+    # (From when the last refused call left: its Retry-After counts from its arrival.)
+    assert governor.window_floor == pytest.approx(0.019 + 6.0 - 1.0)
     assert governor.window_calls == 10
 
 
@@ -514,3 +531,85 @@ def test_a_window_that_grew_is_noticed_within_a_growth_test_interval() -> None:
     assert governor.window_calls is not None
     assert 41 <= governor.window_calls <= 50  # grew, one call a growth test
     assert len(refused) == 0  # each test found room: the window had grown
+
+
+def test_a_window_over_a_long_round_trip_with_calls_leaving_together() -> None:
+    # 16 in flight, 100 ms away: calls leave at the same instant as a window's test, and
+    # their answers come back together. Each test is told apart by its turn, not its time.
+    governor = _governor()
+    limit = RateLimit.sliding_window(calls=50, seconds=5.8)
+    accepted, refused = _run_window(governor, limit, 60.0, latency=0.1, in_flight=16)
+    assert governor.window is not None
+    assert 5.8 <= governor.window <= 5.8 + 0.1 + 0.06  # the round trip, then the margin
+    assert governor.window_calls == 50
+    later = [t for t in refused if t >= 6.5]
+    assert len(later) <= 60.0 / 5.8  # at most one test a window
+    assert len(accepted) >= 9 * 50
+
+
+def test_a_test_call_is_over_whatever_its_answer() -> None:
+    # A 503, no answer at all, or a refusal during a hold: the test ends, and another goes.
+    for answer in (Answer.UNAVAILABLE, Answer.NOTHING, Answer.REFUSED):
+        governor = _governor()
+        governor.window, governor.window_floor, governor.window_calls = 6.0, 0.0, 2
+        governor._next_growth_test = math.inf
+        _send(governor, 0.0)
+        _send(governor, 0.0)
+        sent_at, _ = _send(governor, 3.0)  # the length test, at half the unknown length
+        test = governor.granted_test
+        assert test is not None
+        if answer is Answer.REFUSED:
+            governor._start_hold(3.0, 13.0, probing=False)  # say, another session's hold
+            assert governor.mode(3.0) is Mode.HELD
+        governor.on_answer(answer, sent_at=sent_at, now=3.1, probe=False, window_test=test)
+        assert governor._window_test is None, answer
+
+
+def test_a_test_the_rate_does_not_let_out_is_not_a_test() -> None:
+    governor = _governor(rate=0.1)
+    governor.rate_control.mode = Mode.LEARNING  # a window's books, and a rate, at once
+    governor.window, governor.window_floor, governor.window_calls = 6.0, 0.0, 1
+    governor._next_growth_test = math.inf
+    _send(governor, 0.0)
+    wait, _ = governor.admit(3.0)  # the books would let the test out; the rate does not
+    assert wait > 0.0
+    assert governor._window_test is None
+    assert governor.granted_test is None
+
+
+def test_the_time_a_test_is_due_never_rounds_into_a_free_turn() -> None:
+    # The throttle sleeps exactly the wait it is given; at that instant a test goes, or
+    # nothing: never a turn past the books' count with no test.
+    t0, window, floor = 58.33820394550312, 54.578660226524775, 40.7864450012431
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = window, floor, 50
+    governor._next_growth_test = math.inf
+    for _ in range(50):
+        _send(governor, t0)
+    now = t0 + 1.0
+    now += governor.admit(now)[0]
+    granted = 0
+    while governor.admit(now)[0] == 0.0 and granted < 100:
+        granted += 1
+    assert granted <= 1
+    assert granted == 0 or governor._window_test is not None
+
+
+def test_a_call_booked_later_by_a_shared_throttle_is_struck_out_when_refused() -> None:
+    governor = _governor()
+    _send(governor, 1.0)
+    governor.rebook(1.0, 1.2)  # it waited for the shared schedule, then left
+    assert list(governor._window_log) == [1.2]
+    governor.on_answer(Answer.REFUSED, sent_at=1.2, now=1.3, probe=False)
+    assert list(governor._window_log) == []
+
+
+def test_full_books_take_another_sessions_call_in_order() -> None:
+    governor = _governor()
+    for i in range(10_000):
+        _send(governor, i / 1000)
+    governor.on_answer(Answer.ACCEPTED, sent_at=5.0005, now=10.0, probe=False, ours=False)
+    log = governor._window_log
+    assert len(log) == 10_000
+    assert log[0] == 0.001  # the oldest made room
+    assert list(log) == sorted(log)
