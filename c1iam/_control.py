@@ -356,7 +356,7 @@ class _Hold:
     still_full: float | None = None
 
 
-@attrs.frozen(eq=False)
+@attrs.define(eq=False)
 class _WindowTest:
     """A call the window's books let out to learn something: `age` set, whether the
     window is shorter than that age of the oldest call in the books; `None`, whether the
@@ -478,11 +478,14 @@ class Governor:
         """
         return self._granted_test
 
-    def rebook(self, booked_at: float, sent_at: float) -> None:
+    def rebook(self, booked_at: float, sent_at: float, window_test: object | None = None) -> None:
         """A call granted at `booked_at` left at `sent_at` (it waited for a shared
-        throttle's schedule): the window's books count it from then."""
+        throttle's schedule): the window's books count it from then, and a test it
+        carries tests the age it left at."""
         if self._unbook(booked_at):
             self._book(sent_at)
+        if isinstance(window_test, _WindowTest) and window_test.age is not None:
+            window_test.age += sent_at - booked_at
 
     def _book(self, sent_at: float) -> None:
         """Into the window's books, in order (they are sorted by send time)."""

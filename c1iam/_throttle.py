@@ -221,7 +221,7 @@ class Throttle:
                 await self._sleep_unless_closed(-wait)
         # Booked now, at this rate: a 429 for it after a cut is the cut's own episode.
         booked_at, ticket.sent_at, ticket.rate = ticket.sent_at, self._clock.monotonic(), rate
-        self._governor.rebook(booked_at, ticket.sent_at)
+        self._governor.rebook(booked_at, ticket.sent_at, ticket.window_test)
         if wait > 0.0:
             await self._sleep_unless_closed(wait)
         return True

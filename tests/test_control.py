@@ -604,6 +604,18 @@ def test_a_call_booked_later_by_a_shared_throttle_is_struck_out_when_refused() -
     assert list(governor._window_log) == []
 
 
+def test_a_test_call_booked_later_tests_the_age_it_left_at() -> None:
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = 6.0, 0.0, 1
+    governor._next_growth_test = math.inf
+    _send(governor, 0.0)
+    sent_at, _ = _send(governor, 3.0)  # the length test, at half the unknown length
+    test = governor.granted_test
+    governor.rebook(sent_at, 4.0, test)  # the shared schedule held it a second
+    governor.on_answer(Answer.ACCEPTED, sent_at=4.0, now=4.1, probe=False, window_test=test)
+    assert governor.window == pytest.approx(4.0)  # the oldest was 4 s old when it left
+
+
 def test_full_books_take_another_sessions_call_in_order() -> None:
     governor = _governor()
     for i in range(10_000):
