@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2, 4, 8])
     parser.add_argument("--multiple", type=int, default=40, help="N = this many R")
+    parser.add_argument("--only", help="only the server shapes whose label contains this")
     args = parser.parse_args()
     rate, multiple = args.rate, args.multiple
     print(f"server R = {rate:g}/s, N = {int(multiple * rate)}, max_concurrency 16 per worker\n")
@@ -131,6 +132,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     for label, shape in SHAPES.items():
+        if args.only is not None and args.only not in label:
+            continue
         for workers in args.workers:
             alone = run(workers, rate, multiple, shape(rate), None)
             shared = run(workers, rate, multiple, shape(rate), args.redis)

@@ -104,7 +104,8 @@ WINDOW_BOOKS: Final = 10_000
 WINDOW_MARGIN_SHARE: Final = 0.01
 WINDOW_MARGIN: Final = 0.02
 # At most one call a window more than the window took, and no more often than this
-# (seconds): such a call is refused unless the window grew, and that is rare.
+# (seconds): such a call is refused unless the window grew, and that is rare, unless
+# other clients share the window (then once a window; and again at once while it grows).
 WINDOW_GROWTH_EVERY: Final = 60.0
 # Requests in flight at first, before anything was accepted (see `in_flight_limit`).
 INITIAL_WINDOW: Final = 2
@@ -416,6 +417,7 @@ class Governor:
     _granted_test: _WindowTest | None = None
     _next_length_test: float = 0.0
     _next_growth_test: float = 0.0
+    _window_shared: bool = False  # it took fewer calls than the books held: others use it
 
     @property
     def rate(self) -> float | None:
@@ -571,6 +573,12 @@ class Governor:
                 wait = min(wait, test_at - now)
         return wait
 
+    def _growth_test_interval(self) -> float:
+        """How long after a refused growth test the next one goes: a minute, or a window
+        when the window is shared with other clients, whose part in it comes and goes."""
+        assert self.window is not None
+        return self.window if self._window_shared else WINDOW_GROWTH_EVERY
+
     def _age_books(self, now: float) -> None:
         """Drop the calls a learned window no longer holds from its books."""
         log = self._window_log
@@ -587,10 +595,13 @@ class Governor:
         assert isinstance(test, _WindowTest)
         self._window_test = None
         if test.age is None:
-            self._next_growth_test = test.sent_at + WINDOW_GROWTH_EVERY
             if answer is Answer.ACCEPTED:
+                # It grew: test again at once, a call more each round trip, until refused.
                 assert self.window_calls is not None
                 self.window_calls += 1
+                self._next_growth_test = test.sent_at
+            else:
+                self._next_growth_test = test.sent_at + self._growth_test_interval()
         else:
             self._next_length_test = test.sent_at + self.window_floor
             if answer is Answer.ACCEPTED:
@@ -729,6 +740,10 @@ class Governor:
             assert self.window_calls is not None
             self._age_books(now)
             log = self._window_log
+            if len(log) < self.window_calls:
+                # Others take part of it (and leave it again: test for that every window).
+                self._window_shared = True
+                self._next_growth_test = min(self._next_growth_test, now + self.window)
             self.window_calls = max(1, min(self.window_calls, len(log)))
             self._window_not_before = log[0] + self._books_span() if log else now + PROBE_FIRST
             return
