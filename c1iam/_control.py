@@ -410,10 +410,9 @@ class Governor:
         factory=lambda: collections.deque(maxlen=WINDOW_BOOKS)
     )
     _window_not_before: float = 0.0
-    # The window's test call in flight (at most one), the one the last turn offered, and
-    # the one the last granted turn carries (`granted_test`).
+    # The window's test call in flight (at most one), and the one the last granted turn
+    # carries (`granted_test`).
     _window_test: _WindowTest | None = None
-    _offered_test: _WindowTest | None = None
     _granted_test: _WindowTest | None = None
     _next_length_test: float = 0.0
     _next_growth_test: float = 0.0
@@ -452,7 +451,7 @@ class Governor:
             self._book(now)  # accepted, a probe is in a window like any call
             self._granted_test = None
             return 0.0, True
-        window_wait = self._window_turn(now)
+        window_wait, test = self._window_turn(now)
         if window_wait > 0.0:
             return window_wait, False
         learning = self.rate_control.mode is Mode.LEARNING
@@ -461,15 +460,15 @@ class Governor:
             self.bucket.set_rate(self.rate, now)
         wait = self.bucket.delay(now)
         if wait > 0.0:
-            self._offered_test = None  # not sent: the window's books will offer it again
+            # (A test the books offered is not sent: they will offer it again.)
             # While the rate grows, look again soon: the next turn comes sooner than the
             # rate of this moment says.
             return (min(wait, STARTUP_DOUBLING / 2) if learning else wait), False
         self.bucket.take(now)
         self._book(now)
-        self._granted_test, self._offered_test = self._offered_test, None
-        if self._granted_test is not None:
-            self._window_test = self._granted_test
+        self._granted_test = test
+        if test is not None:
+            self._window_test = test
         return 0.0, False
 
     @property
@@ -529,8 +528,9 @@ class Governor:
         assert self.window is not None
         return max(WINDOW_MARGIN, WINDOW_MARGIN_SHARE * self.window)
 
-    def _window_turn(self, now: float) -> float:
-        """Seconds until the learned window has room for one more call (0.0: it may go now).
+    def _window_turn(self, now: float) -> tuple[float, _WindowTest | None]:
+        """Seconds until the learned window has room for one more call (0.0: it may go
+        now), and the test that call would be, if it goes beyond the books' count.
 
         The session keeps the window's own books: at most `window_calls` calls in any
         `window` seconds. Two kinds of call go beyond them, one at a time, each refused
@@ -543,35 +543,32 @@ class Governor:
           every counted call is surely still in it: accepted, the window grew.
         """
         if not self._windowed():
-            return 0.0
+            return 0.0, None
         assert self.window is not None
         assert self.window_calls is not None
         log = self._window_log
-        span = self._books_span()
-        self._age_books(now)
+        span = self._age_books(now)
         if now < self._window_not_before:
-            return self._window_not_before - now
+            return self._window_not_before - now, None
         calls = self.window_calls
         if len(log) < calls:
-            return 0.0
+            return 0.0, None
         # Full: the call that must age out before the next one goes.
         oldest = log[len(log) - calls]
         wait = oldest + span - now
         if self._window_test is not None:
-            return wait
+            return wait, None
         if now >= self._next_growth_test and now - oldest < self.window_floor:
-            self._offered_test = _WindowTest(sent_at=now, age=None)
-            return 0.0
+            return 0.0, _WindowTest(sent_at=now, age=None)
         if self.window - self.window_floor > self._window_precision():
             # One call out early, when the oldest counted call is halfway between the
             # bounds of the length (and not before the last test's window has passed).
             test_at = max(oldest + (self.window + self.window_floor) / 2.0, self._next_length_test)
             if test_at <= now and now - oldest < self.window:
-                self._offered_test = _WindowTest(sent_at=now, age=now - oldest)
-                return 0.0
+                return 0.0, _WindowTest(sent_at=now, age=now - oldest)
             if test_at > now:
                 wait = min(wait, test_at - now)
-        return wait
+        return wait, None
 
     def _growth_test_interval(self) -> float:
         """How long after a refused growth test the next one goes: a minute, or a window
@@ -579,14 +576,16 @@ class Governor:
         assert self.window is not None
         return self.window if self._window_shared else WINDOW_GROWTH_EVERY
 
-    def _age_books(self, now: float) -> None:
-        """Drop the calls a learned window no longer holds from its books."""
+    def _age_books(self, now: float) -> float:
+        """Drop the calls a learned window no longer holds from its books; how long they
+        keep a call (`_books_span`)."""
         log = self._window_log
         span = self._books_span()
         # Compared as `log[0] + span`, the sum waits are computed from: compared as
         # `log[0] <= now - span`, rounding can keep a call whose wait is already 0.
         while log and log[0] + span <= now:
             log.popleft()
+        return span
 
     def _window_tested(self, test: object | None, answer: Answer) -> bool:
         """Learn from the answer to the window's test call; False if it was not one."""
@@ -738,14 +737,14 @@ class Governor:
             # clients, and takes what the books hold. Nothing more until its oldest call ages.
             assert self.window is not None
             assert self.window_calls is not None
-            self._age_books(now)
+            span = self._age_books(now)
             log = self._window_log
             if len(log) < self.window_calls:
                 # Others take part of it (and leave it again: test for that every window).
                 self._window_shared = True
                 self._next_growth_test = min(self._next_growth_test, now + self.window)
             self.window_calls = max(1, min(self.window_calls, len(log)))
-            self._window_not_before = log[0] + self._books_span() if log else now + PROBE_FIRST
+            self._window_not_before = log[0] + span if log else now + PROBE_FIRST
             return
         if self._refused_since is None:
             self._refused_since = now

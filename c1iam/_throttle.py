@@ -339,15 +339,19 @@ class Throttle:
         self._dispatch()
 
     async def _sleep_unless_closed(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        closing = asyncio.ensure_future(self._closing.wait())
-        try:
-            await asyncio.wait({sleeper, closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            closing.cancel()
+        await self._sleep_or_until(seconds, self._closing)
         if self._closed:
             raise _closed()
+
+    async def _sleep_or_until(self, seconds: float, event: asyncio.Event) -> None:
+        """Sleep on the injected clock, ending early when `event` is set."""
+        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
+        setter = asyncio.ensure_future(event.wait())
+        try:
+            await asyncio.wait({sleeper, setter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            setter.cancel()
 
     def _slot_free(self) -> bool:
         in_flight = self._max_concurrency - self._free_slots
@@ -415,14 +419,8 @@ class Throttle:
             wait = self._next_wake - self._clock.monotonic()
             if wait > 0.0:
                 self._wakeup.clear()
-                sleeper = asyncio.ensure_future(self._clock.sleep(wait))
-                woken = asyncio.ensure_future(self._wakeup.wait())
-                try:
-                    # Woken early when the next moment moves closer.
-                    await asyncio.wait({sleeper, woken}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    sleeper.cancel()
-                    woken.cancel()
+                # Woken early when the next moment moves closer.
+                await self._sleep_or_until(wait, self._wakeup)
                 if self._clock.monotonic() < self._next_wake:
                     continue
             self._next_wake = math.inf
