@@ -32,7 +32,15 @@ tells it every answer; the governor keeps the state those answers build up:
   lets one call out early to halve that gap, until it is within the books' margin.
   One call more than the window took, at most once a minute, notices a window that
   grew. One isolated 503 holds nobody: its own call waits, the rest go on.
-- the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time.
+- the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time,
+  catching up a little on a turn the pacer woke late for. A server whose bucket holds
+  one token refuses such a turn however low the rate: a refused turn that left less
+  than one interval after the one before says so, and cuts nothing. From then on turns
+  are spaced strictly (`strict_spacing`: at least one interval apart, timed precisely by
+  the throttle), and a refusal says the limit lies just below the rate refused (see
+  `STRICT_PLATEAU_SHARE`): such a bucket still refuses a request now and then near its
+  rate, as arrival times jitter, and what was delivered since the last cut, which held
+  delivery back, must not drag CUBIC's plateau down with each of those.
 
 Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers,
 and `benchmarks/sim_throttle.py` runs it on virtual time against every server shape.
@@ -79,8 +87,10 @@ STARTUP_MIN_RATE: Final = 2.0
 # A delivery rate is measured only over a span this long (seconds): over a shorter one,
 # one request more or less changes it too much.
 MIN_DELIVERY_SPAN: Final = 0.25
-# Seconds of waiting work under which the rate stops probing upward (see `on_accepted`).
+# Seconds of waiting work under which the rate stops probing upward (see `on_accepted`),
+# and against a bucket of one token, turns leave this much slower (see `Governor._pace`).
 END_GAME: Final = 1.0
+END_GAME_SPACING: Final = 0.95
 # In CUBIC's phase the rate never grows beyond this multiple of the accepted rate.
 MAX_GROWTH_OVER_PASSING: Final = 2.0
 # Refusals kept to measure delivery rates from (seconds).
@@ -91,11 +101,16 @@ DELIVERY_HISTORY: Final = 10.0
 # `CUBIC_BETA` of it.
 MEASURED_BETA: Final = 0.95
 CONFIRMED_SHARE: Final = 0.8
+# With turns spaced strictly (`Governor.strict_spacing`), a refused rate is the limit's
+# own neighbourhood: CUBIC's plateau goes no lower than this share of it.
+STRICT_PLATEAU_SHARE: Final = 0.98
 # The window over which accepted requests are counted for the first estimate (seconds).
 MEASURE_WINDOW: Final = 1.0
 # Tokens the pacer may save: a little over one, so that the pacer waking a moment late
 # does not lose that moment (at 50/s, 1 ms late on every request added 5 % to a bulk run),
-# yet an idle session sends no burst worth speaking of.
+# yet an idle session sends no burst worth speaking of. A server with a burst of one
+# refuses a turn that catches up so: once one is refused, turns are spaced strictly (see
+# `Governor.strict_spacing`).
 BUCKET_CAPACITY: Final = 1.5
 # The most calls a learned window's books hold (Deep Security's default is 500 a key).
 WINDOW_BOOKS: Final = 10_000
@@ -214,6 +229,9 @@ class RateControl:
     _started: float = 0.0
     _start_rate: float = 0.0
     _confirmed: float = 0.0
+    # The highest rate slow start saw accepted, when it ended with a cut (0.0 after the
+    # next cut).
+    _left_slow_start_at: float = 0.0
     _accepted: collections.deque[float] = attrs.field(factory=collections.deque)
     # Recent refusals that cut: [send time, requests accepted since], for delivery rates.
     _refusals: collections.deque[list[float]] = attrs.field(factory=collections.deque)
@@ -269,9 +287,16 @@ class RateControl:
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
 
-    def on_refused(self, sent_at: float, now: float, *, sent_rate: float | None = None) -> bool:
+    def on_refused(
+        self,
+        sent_at: float,
+        now: float,
+        *,
+        sent_rate: float | None = None,
+        strict: bool = False,
+    ) -> bool:
         """A request sent at `sent_at` (at `sent_rate`, if known) got a 429: cut the rate,
-        once per episode.
+        once per episode. `strict`: turns are spaced strictly (`Governor.strict_spacing`).
 
         Returns whether the rate was cut.
         """
@@ -300,13 +325,27 @@ class RateControl:
         refused = self.rate if sent_rate is None else min(self.rate, sent_rate)
         # CUBIC climbs back to its plateau (`last_max`) and holds near it. Where that lies,
         # and how far to cut, depends on what the refused rate is worth: when the server
-        # was measured delivering nearly as much, the limit lies just below it.
+        # was measured delivering nearly as much, the limit lies just below it. Rates known
+        # to pass count as delivered: the one slow start saw accepted, for the first cut
+        # after it (the delivery rate since the first 429 measures slow start, not the
+        # server); and, while nothing is measured, a configured rate, or one that turns
+        # spaced strictly were refused at (a bucket of one refuses only requests closer
+        # together than its interval, and such turns never are closer than the rate's).
+        if delivered is None:
+            delivered = refused if self.ceiling is not None or strict else 0.0
+        delivered = max(delivered, min(refused, self._left_slow_start_at))
         confirmed = delivered >= CONFIRMED_SHARE * refused
         self.last_max = (refused + min(delivered, refused)) / 2 if confirmed else refused
-        self.rate = max(MIN_RATE, self.last_max * (MEASURED_BETA if confirmed else CUBIC_BETA))
+        if strict:
+            # Whatever the last cut held delivery back to since: the limit lies just below.
+            self.last_max = max(self.last_max, refused * STRICT_PLATEAU_SHARE)
+        beta = MEASURED_BETA if confirmed else CUBIC_BETA
+        self.rate = max(MIN_RATE, self.last_max * beta)
+        self._left_slow_start_at = 0.0  # it speaks for the first cut after slow start only
         if self.mode is Mode.LEARNING:
             # Leaving slow start: a rate requests were accepted at is known to pass.
-            self.rate = max(self.rate, min(self._confirmed, refused) * MEASURED_BETA)
+            self._left_slow_start_at = min(self._confirmed, refused)
+            self.rate = max(self.rate, self._left_slow_start_at * MEASURED_BETA)
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
         self.mode = Mode.STEADY
@@ -327,15 +366,15 @@ class RateControl:
         if mode is Mode.LEARNING and rate is not None:
             self._started, self._start_rate, self._confirmed = now, rate, rate
 
-    def _delivery_rate(self, sent_at: float) -> float:
+    def _delivery_rate(self, sent_at: float) -> float | None:
         """Accepted per second between an earlier refusal and this one: each is a lower
-        bound of the server's rate, so the best of them is too (0.0: none measured)."""
-        best = 0.0
+        bound of the server's rate, so the best of them is too (`None`: none measured)."""
+        best: float | None = None
         for refused_at, accepted in self._refusals:
             span = sent_at - refused_at
             if span >= MIN_DELIVERY_SPAN:
                 # One request less: the bucket may have held a token when the span began.
-                best = max(best, max(0.0, accepted - 1) / span)
+                best = max(best or 0.0, max(0.0, accepted - 1) / span)
         return best
 
 
@@ -417,6 +456,12 @@ class Governor:
     _next_length_test: float = 0.0
     _next_growth_test: float = 0.0
     _window_shared: bool = False  # it took fewer calls than the books held: others use it
+    # Turns at least one interval apart, none catching up (see the module docstring);
+    # when the last turn was granted, and whether it left early (on saved tokens).
+    strict_spacing: bool = False
+    _last_turn: float | None = None
+    _granted_early: bool = False
+    _end_game: bool = False  # less than `END_GAME` seconds of work wait
 
     @property
     def rate(self) -> float | None:
@@ -450,6 +495,7 @@ class Governor:
             hold.probe_out = True
             self._book(now)  # accepted, a probe is in a window like any call
             self._granted_test = None
+            self._granted_early = False
             return 0.0, True
         window_wait, test = self._window_turn(now)
         if window_wait > 0.0:
@@ -457,19 +503,35 @@ class Governor:
         learning = self.rate_control.mode is Mode.LEARNING
         if learning:
             self.rate_control.grow(now)
-            self.bucket.set_rate(self.rate, now)
+            self._pace(now)
         wait = self.bucket.delay(now)
         if wait > 0.0:
             # (A test the books offered is not sent: they will offer it again.)
             # While the rate grows, look again soon: the next turn comes sooner than the
             # rate of this moment says.
             return (min(wait, STARTUP_DOUBLING / 2) if learning else wait), False
+        self._granted_early = self._leaves_early(now)
         self.bucket.take(now)
+        self._last_turn = now
         self._book(now)
         self._granted_test = test
         if test is not None:
             self._window_test = test
         return 0.0, False
+
+    def _leaves_early(self, now: float) -> bool:
+        """Whether a turn granted now leaves less than one interval of the rate after the
+        last one (on tokens saved while the pacer woke late, or while the session idled)."""
+        rate = self.rate
+        if rate is None or self._last_turn is None:
+            return False
+        return now - self._last_turn < 1.0 / rate - _TOKEN_EPSILON
+
+    @property
+    def granted_early(self) -> bool:
+        """Whether the last granted turn left less than one interval after the one before
+        (handed back with its answer, `on_answer(early=)`)."""
+        return self._granted_early
 
     @property
     def granted_test(self) -> object | None:
@@ -630,7 +692,7 @@ class Governor:
             mode = Mode.STEADY
         self.rate_control.restore(rate, mode, now)
         self.rate_control.last_max = max(self.rate_control.last_max, rate)
-        self.bucket.set_rate(self.rate, now)
+        self._pace(now)
         if hold_until is not None and hold_until > now:
             self._start_hold(now, hold_until, probing=False)
 
@@ -643,7 +705,7 @@ class Governor:
         if self.rate_control.ceiling is not None:
             rate = min(rate, self.rate_control.ceiling)
         self.rate_control.rate = max(MIN_RATE, rate)
-        self.bucket.set_rate(self.rate, now)
+        self._pace(now)
 
     def on_answer(
         self,
@@ -658,11 +720,13 @@ class Governor:
         sent_rate: float | None = None,
         ours: bool = True,
         window_test: object | None = None,
+        early: bool = False,
     ) -> None:
         """Learn from one answer (`retry_after` already bounded by the retry policy;
         `rate_bound`, `backlog`: requests wait for the rate, and how many; `sent_rate`:
         the rate the request was sent at; `ours`: False for another session's answer, in a
-        shared throttle; `window_test`: the `granted_test` of the request's turn)."""
+        shared throttle; `window_test`, `early`: the `granted_test` and `granted_early` of
+        the request's turn)."""
         self._hold_at(now)
         # Whatever the answer, the test is over (a 503 or no answer: nothing learned).
         tested = self._window_tested(window_test, answer)
@@ -671,6 +735,9 @@ class Governor:
                 self.hold.probe_out = False  # nothing learned: the next probe goes
             return
         self._remember(now, unavailable=answer is Answer.UNAVAILABLE)
+        if ours:
+            rate = self.rate
+            self._end_game = rate is not None and backlog < rate * END_GAME
         if answer is Answer.ACCEPTED:
             if self.rate_control.mode is Mode.OPEN:
                 self._accepted_while_open += 1
@@ -690,7 +757,7 @@ class Governor:
             self.rate_control.on_accepted(
                 sent_at, now, rate_bound=rate_bound, backlog=backlog, sent_rate=sent_rate
             )
-            self.bucket.set_rate(self.rate, now)
+            self._pace(now)
         elif answer is Answer.REFUSED:
             self._on_refused(
                 sent_at,
@@ -699,6 +766,7 @@ class Governor:
                 retry_after=retry_after,
                 sent_rate=sent_rate,
                 tested=tested,
+                early=early,
             )
         else:
             self._on_unavailable(now, probe=probe, retry_after=retry_after)
@@ -712,6 +780,7 @@ class Governor:
         retry_after: float | None,
         sent_rate: float | None,
         tested: bool,
+        early: bool,
     ) -> None:
         self.refused += 1
         self._unbook(sent_at)  # a refused call does not count in a window
@@ -778,14 +847,35 @@ class Governor:
             self._start_hold(now, until, probing=True)
             self._measure_window()
             return
+        if early and self.rate_control.mode is Mode.STEADY:
+            # It left on saved tokens, less than one interval after the turn before, which
+            # a bucket of one token refuses at any rate: the spacing was wrong, not the
+            # rate. No cut, and from now on no turn catches up.
+            if not self.strict_spacing:
+                self.strict_spacing = True
+                self.bucket.capacity = 1.0
+                self.bucket.drain(now)
+            return
         learning = self.rate_control.mode is Mode.OPEN
-        if self.rate_control.on_refused(sent_at, now, sent_rate=sent_rate):
+        if self.rate_control.on_refused(
+            sent_at, now, sent_rate=sent_rate, strict=self.strict_spacing
+        ):
             self.rate_cuts += 1
-            self.bucket.set_rate(self.rate, now)
+            self._pace(now)
             if not learning:
                 # Nothing saved up under the old rate leaves in a burst. (Slow start,
                 # though, should try its first rate at once.)
                 self.bucket.drain(now)
+
+    def _pace(self, now: float) -> None:
+        """Set the pacer's bucket to the rate, less a margin in the last `END_GAME`
+        seconds of work against a bucket of one: there, arrival jitter refuses a request
+        now and then, and a refusal costs its call a whole `Retry-After` (a second,
+        rounded up) at the very end of the job."""
+        rate = self.rate
+        if rate is not None and self.strict_spacing and self._end_game:
+            rate *= END_GAME_SPACING
+        self.bucket.set_rate(rate, now)
 
     def _on_unavailable(self, now: float, *, probe: bool, retry_after: float | None) -> None:
         self._unavailable_in_a_row += 1
@@ -880,5 +970,5 @@ class Governor:
             self._next_growth_test = now + WINDOW_GROWTH_EVERY
         self._burst_started = None
         self._burst_accepted = 0
-        self.bucket.set_rate(self.rate, now)
+        self._pace(now)
         self.bucket.drain(now)

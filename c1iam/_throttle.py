@@ -38,6 +38,10 @@ from ._store import LocalStore, RemoteAnswer, Snapshot, ThrottleStore
 
 __all__ = ["Clock", "SystemClock", "Throttle", "ThrottleStats", "Ticket"]
 
+# asyncio's timers wake up to a millisecond late (epoll's timeout is in whole milliseconds,
+# rounded up): a wait that must end on time spends its last this many seconds yielding.
+PRECISE_SPIN = 0.0015
+
 
 class Clock(Protocol):
     """Time as the throttle sees it; tests inject a fake one (no real sleeping)."""
@@ -81,6 +85,7 @@ class Ticket:
     queued: float
     rate: float | None = None
     window_test: object | None = None  # the governor's, handed back with the answer
+    early: bool = False  # it left less than one interval after the turn before
     finished: bool = False
 
 
@@ -286,6 +291,7 @@ class Throttle:
             backlog=len(self._ready) + len(self._retrying),
             sent_rate=ticket.rate,
             window_test=ticket.window_test,
+            early=ticket.early,
         )
         if answer is not Answer.NOTHING:
             self._store.publish(
@@ -353,6 +359,25 @@ class Throttle:
             sleeper.cancel()
             setter.cancel()
 
+    async def _sleep_precisely(self, seconds: float, event: asyncio.Event) -> None:
+        """`_sleep_or_until`, on time to a few microseconds rather than a millisecond: the
+        last `PRECISE_SPIN` seconds are spent yielding to the event loop. For turns spaced
+        strictly (a server with a burst of one), where a turn that leaves late is lost
+        and one that catches up is refused."""
+        clock = self._clock
+        until = clock.monotonic() + seconds
+        if seconds > PRECISE_SPIN and not event.is_set():
+            await self._sleep_or_until(seconds - PRECISE_SPIN, event)
+        while not event.is_set():
+            now = clock.monotonic()
+            if now >= until:
+                return
+            await asyncio.sleep(0)
+            if clock.monotonic() == now:
+                # A clock that moves only when slept on (a test's, or virtual time).
+                await self._sleep_or_until(until - now, event)
+                return
+
     def _slot_free(self) -> bool:
         in_flight = self._max_concurrency - self._free_slots
         return in_flight < self._governor.in_flight_limit(self._max_concurrency)
@@ -367,6 +392,8 @@ class Throttle:
             queued=queued,
             rate=governor.rate,
             window_test=governor.granted_test,
+            # (A shared schedule times the turn itself: when it leaves is not the governor's.)
+            early=governor.granted_early and not self._shared,
         )
 
     # -- the dispatcher ---------------------------------------------------------------
@@ -420,7 +447,10 @@ class Throttle:
             if wait > 0.0:
                 self._wakeup.clear()
                 # Woken early when the next moment moves closer.
-                await self._sleep_or_until(wait, self._wakeup)
+                if self._governor.strict_spacing:
+                    await self._sleep_precisely(wait, self._wakeup)
+                else:
+                    await self._sleep_or_until(wait, self._wakeup)
                 if self._clock.monotonic() < self._next_wake:
                     continue
             self._next_wake = math.inf

@@ -13,9 +13,11 @@ from hypothesis import strategies as st
 from c1iam._control import (
     BLOCKED_AFTER,
     CUBIC_BETA,
+    END_GAME_SPACING,
     INITIAL_WINDOW,
     MEASURED_BETA,
     MIN_RATE,
+    STRICT_PLATEAU_SHARE,
     WINDOW_GROWTH_EVERY,
     Answer,
     Governor,
@@ -119,25 +121,40 @@ def test_one_cut_per_congestion_episode() -> None:
     assert control.on_refused(sent_at=1.0, now=1.0)
     after_first = control.rate
     assert after_first is not None
-    assert after_first == pytest.approx(100.0 * CUBIC_BETA)
+    # Refused at the configured rate, nothing measured: the configuration is trusted.
+    assert after_first == pytest.approx(100.0 * MEASURED_BETA)
     # Requests sent before the cut (or in the same instant) were part of the same congestion.
     assert not control.on_refused(sent_at=1.0, now=1.01)
     assert not control.on_refused(sent_at=0.99, now=1.01)
     assert control.on_refused(sent_at=1.02, now=1.05)
-    assert control.rate == pytest.approx(after_first * CUBIC_BETA)
+    assert control.rate == pytest.approx(after_first * MEASURED_BETA)
+
+
+def test_a_configured_rate_is_trusted_until_a_measurement_contradicts_it() -> None:
+    control = RateControl(ceiling=100.0)
+    control.on_refused(sent_at=0.0, now=0.0)
+    assert control.rate == pytest.approx(95.0)
+    # 20 accepted over the next second: the server delivers far less than configured.
+    for i in range(1, 21):
+        control.on_accepted(i / 20, i / 20, rate_bound=True)
+    refused_at = control.rate
+    assert refused_at is not None
+    assert control.on_refused(sent_at=1.0, now=1.0)
+    assert control.last_max == pytest.approx(refused_at)
+    assert control.rate == pytest.approx(refused_at * CUBIC_BETA)
 
 
 def test_a_cut_confirmed_by_the_delivery_rate_is_shallow() -> None:
     control = RateControl(ceiling=50.0)
-    control.on_refused(sent_at=0.0, now=0.0)  # to 35/s
+    control.on_refused(sent_at=0.0, now=0.0)  # to 47.5/s
     assert control.rate is not None
-    # 35 accepted over the next second: the server delivered 34/s between two refusals.
-    for i in range(1, 36):
-        control.on_accepted(i / 35, i / 35, rate_bound=True)
+    # 45 accepted over the next second: the server delivered 44/s between two refusals.
+    for i in range(1, 46):
+        control.on_accepted(i / 45, i / 45, rate_bound=True)
     refused_at = control.rate
     assert refused_at is not None
     assert control.on_refused(sent_at=1.01, now=1.01)
-    delivered = (35 - 1) / 1.01
+    delivered = (45 - 1) / 1.01
     # CUBIC's plateau halfway between the refused and the delivered rate; a shallow cut.
     assert control.last_max == pytest.approx((refused_at + delivered) / 2)
     assert control.rate == pytest.approx(control.last_max * MEASURED_BETA)
@@ -158,7 +175,9 @@ def test_the_delivery_rate_never_exceeds_the_servers_rate(
     accepted = math.floor(limit * span * sent_share) + 1
     for i in range(accepted):
         control.on_accepted(span * (i + 1) / (accepted + 1), 0.0, rate_bound=False)
-    assert control._delivery_rate(span) <= limit + 1e-9
+    delivered = control._delivery_rate(span)
+    assert delivered is not None
+    assert delivered <= limit + 1e-9
 
 
 @given(
@@ -215,6 +234,118 @@ def test_no_probing_upward_in_the_last_second_of_work() -> None:
     assert control.rate == before
     control.on_accepted(5.1, 5.1, rate_bound=True, backlog=int(before * 2))
     assert control.rate > before
+
+
+# -- a server whose bucket holds one token ------------------------------------------------------
+
+
+def test_a_turn_that_catches_up_on_a_late_wake_leaves_early() -> None:
+    governor = _governor(rate=100.0)  # one turn every 10 ms
+    _send(governor, 0.0)
+    assert not governor.granted_early
+    _send(governor, 0.014)  # the pacer woke 4 ms late: not early
+    assert not governor.granted_early
+    _send(governor, 0.020)  # on the 0.4 token saved: 6 ms after the last turn
+    assert governor.granted_early
+    _send(governor, 0.030)
+    assert not governor.granted_early
+
+
+def test_an_early_turn_refused_spaces_turns_strictly_and_cuts_nothing() -> None:
+    governor = _governor(rate=100.0)
+    _send(governor, 0.0)
+    _send(governor, 0.014)
+    sent_at, _ = _send(governor, 0.020)
+    assert governor.granted_early
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True)
+    assert governor.rate == 100.0
+    assert governor.rate_cuts == 0
+    assert governor.strict_spacing
+    # No turn leaves less than one interval after the last now, late wake or not.
+    _send(governor, 0.034)
+    assert governor.admit(0.040)[0] == pytest.approx(0.004)
+    _send(governor, 0.044)
+    assert not governor.granted_early
+
+
+def _spaced_strictly(governor: Governor) -> float:
+    """Refuse a turn that caught up (turns are spaced strictly from then on); the time."""
+    _send(governor, 0.0)
+    _send(governor, 0.014)
+    sent_at, _ = _send(governor, 0.020)
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True)
+    assert governor.strict_spacing
+    return 0.021
+
+
+def test_refused_turns_spaced_strictly_keep_the_plateau_near_the_refused_rate() -> None:
+    # Refusals by a bucket of one after the last cut held delivery back: what was delivered
+    # meanwhile (a lower bound) would drag the plateau down with each, as it does when turns
+    # catch up (see test_a_cut_confirmed_by_the_delivery_rate_is_shallow); the refused
+    # rate, which turns never are closer than, says where the limit lies.
+    control = RateControl(ceiling=None, rate=40.0, mode=Mode.STEADY)
+    assert control.on_refused(sent_at=0.0, now=0.0, strict=True)  # nothing measured yet
+    assert control.last_max == pytest.approx(40.0)
+    assert control.rate == pytest.approx(40.0 * MEASURED_BETA)
+    for i in range(1, 36):  # 35 accepted over the next second: 34/s delivered
+        control.on_accepted(i / 35, i / 35, rate_bound=True)
+    refused_at = control.rate
+    assert refused_at is not None
+    assert control.on_refused(sent_at=1.01, now=1.01, strict=True)
+    assert control.last_max == pytest.approx(refused_at * STRICT_PLATEAU_SHARE)
+    assert control.rate == pytest.approx(refused_at * STRICT_PLATEAU_SHARE * MEASURED_BETA)
+
+
+def test_the_governor_tells_the_rate_its_turns_are_spaced_strictly() -> None:
+    governor = _governor(rate=100.0)
+    now = _spaced_strictly(governor)
+    now += governor.admit(now)[0]
+    sent_at, _ = _send(governor, now)
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=now + 0.001, probe=False)
+    assert governor.rate_cuts == 1
+    assert governor.rate_control.last_max == pytest.approx(100.0)
+    assert governor.rate == pytest.approx(100.0 * MEASURED_BETA)
+
+
+def test_spaced_strictly_the_last_second_of_work_leaves_a_margin() -> None:
+    governor = _governor(rate=100.0)
+    sent_at = _spaced_strictly(governor) + 0.010
+    _send(governor, sent_at)
+    governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=500)
+    assert governor.bucket.rate == 100.0
+    sent_at += 0.010
+    _send(governor, sent_at)
+    # 50 calls wait: half a second of work, where a refusal would cost a `Retry-After`.
+    governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=50)
+    assert governor.bucket.rate == pytest.approx(100.0 * END_GAME_SPACING)
+    assert governor.rate == 100.0  # the rate itself is what it was
+
+
+def test_an_on_time_turn_refused_cuts_the_rate() -> None:
+    governor = _governor(rate=100.0)
+    sent_at, _ = _send(governor, 0.0)
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.001, probe=False, early=False)
+    assert governor.rate_cuts == 1
+    assert not governor.strict_spacing
+
+
+def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:
+    control = RateControl(ceiling=None)
+    control.on_refused(sent_at=0.0, now=0.0)  # slow start from 2/s
+    for i in range(1, 6):
+        control.on_accepted(i / 10, i / 10, rate_bound=True, sent_rate=40.0)
+    control.rate = 50.0
+    assert control.on_refused(sent_at=0.5, now=0.5, sent_rate=50.0)
+    assert control.mode is Mode.STEADY
+    assert control.rate == pytest.approx(40.0 * MEASURED_BETA)
+    # Refused again at 38/s, with only slow start's few answers measured since the first
+    # 429: a rate slow start saw accepted, so the limit is close, and the cut shallow.
+    assert control.on_refused(sent_at=0.6, now=0.6, sent_rate=38.0)
+    assert control.last_max == pytest.approx(38.0)
+    assert control.rate == pytest.approx(38.0 * MEASURED_BETA)
+    # It vouches once: the next cut is measured on its own.
+    assert control.on_refused(sent_at=0.7, now=0.7, sent_rate=36.1)
+    assert control.rate == pytest.approx(36.1 * CUBIC_BETA)
 
 
 # -- the in-flight window before anything is refused ------------------------------------------

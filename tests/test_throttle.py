@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 import c1iam
-from c1iam._control import Answer
-from c1iam._throttle import Throttle, Ticket
+from c1iam._control import END_GAME_SPACING, Answer
+from c1iam._throttle import PRECISE_SPIN, Throttle, Ticket
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -77,8 +77,62 @@ async def test_a_refusal_slows_every_queued_call(clock: FakeClock) -> None:
     throttle = _throttle(clock, rate=100.0, slots=10)
     ticket = await throttle.acquire()
     throttle.finish(ticket, Answer.REFUSED)
-    assert throttle.stats().rate == pytest.approx(70.0)
+    assert throttle.stats().rate == pytest.approx(95.0)  # configured: a shallow first cut
     assert throttle.stats().rate_cuts == 1
+
+
+async def test_a_refused_turn_that_caught_up_spaces_turns_strictly(clock: FakeClock) -> None:
+    throttle = _throttle(clock, rate=100.0, slots=100)  # one turn every 10 ms
+    throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
+    clock.advance(0.014)  # the pacer woke 4 ms late
+    throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
+    clock.advance(0.006)
+    caught_up = await throttle.acquire()  # on the token saved meanwhile
+    assert caught_up.early
+    throttle.finish(caught_up, Answer.REFUSED)
+    stats = throttle.stats()
+    assert (stats.rate, stats.rate_cuts, stats.rate_limited) == (100.0, 0, 1)
+    clock.advance(0.014)
+    last = await throttle.acquire()
+    throttle.finish(last, Answer.ACCEPTED)
+    # Late again, but nothing catches up now: the next turn is a whole interval later
+    # (and a margin more: with nobody else queued, this is the job's last second).
+    following = await throttle.acquire()
+    assert not following.early
+    assert following.sent_at - last.sent_at == pytest.approx(0.010 / END_GAME_SPACING)
+    await throttle.aclose()
+
+
+class _TickingClock(FakeClock):
+    """A clock that moves a little on every reading, as a real one does."""
+
+    def monotonic(self) -> float:
+        self.now += 0.0001
+        return self.now
+
+
+@pytest.mark.parametrize("clock_kind", [FakeClock, _TickingClock])
+async def test_a_precise_sleep_yields_through_its_last_moment(
+    clock_kind: type[FakeClock],
+) -> None:
+    clock = clock_kind()
+    throttle = _throttle(clock, rate=100.0)
+    started = clock.monotonic()
+    await throttle._sleep_precisely(0.010, asyncio.Event())
+    assert clock.monotonic() >= started + 0.010
+    # One timer up to the last moment, which is spent yielding to the loop; a clock that
+    # moves only when slept on sleeps through it instead.
+    assert clock.sleeps[0] == pytest.approx(0.010 - PRECISE_SPIN)
+    if clock_kind is _TickingClock:
+        assert len(clock.sleeps) == 1
+    else:
+        assert clock.sleeps[1:] == [pytest.approx(PRECISE_SPIN)]
+    woken = asyncio.Event()
+    woken.set()
+    before = clock.monotonic()
+    await throttle._sleep_precisely(0.010, woken)
+    assert clock.monotonic() - before < 0.001  # an event ends it at once
+    await throttle.aclose()
 
 
 async def test_fail_fast_gives_up_unsent_when_the_wait_is_known_to_be_too_long(
