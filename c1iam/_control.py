@@ -35,8 +35,8 @@ tells it every answer; the governor keeps the state those answers build up:
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time,
   catching up a little on a turn the pacer woke late for. A server whose bucket holds
   one token refuses such a turn however low the rate: a refused turn that left less
-  than one interval after the one before says so, and cuts nothing. From then on turns
-  are spaced strictly (`strict_spacing`: at least one interval apart, timed precisely by
+  than one interval after the one before says so. From then on turns are spaced
+  strictly (`strict_spacing`: at least one interval apart, timed precisely by
   the throttle), and a refusal says the limit lies just below the rate refused (see
   `STRICT_PLATEAU_SHARE`): such a bucket still refuses a request now and then near its
   rate, as arrival times jitter, and what was delivered since the last cut, which held
@@ -847,15 +847,13 @@ class Governor:
             self._start_hold(now, until, probing=True)
             self._measure_window()
             return
-        if early and self.rate_control.mode is Mode.STEADY:
+        if early and not self.strict_spacing and self.rate_control.mode is Mode.STEADY:
             # It left on saved tokens, less than one interval after the turn before, which
-            # a bucket of one token refuses at any rate: the spacing was wrong, not the
-            # rate. No cut, and from now on no turn catches up.
-            if not self.strict_spacing:
-                self.strict_spacing = True
-                self.bucket.capacity = 1.0
-                self.bucket.drain(now)
-            return
+            # a bucket of one token refuses at any rate: from now on no turn catches up.
+            # (The rate is cut as for any refusal: at the rate turns spaced so are refused
+            # at, shallowly, see `RateControl.on_refused`.)
+            self.strict_spacing = True
+            self.bucket.capacity = 1.0
         learning = self.rate_control.mode is Mode.OPEN
         if self.rate_control.on_refused(
             sent_at, now, sent_rate=sent_rate, strict=self.strict_spacing

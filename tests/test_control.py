@@ -251,20 +251,23 @@ def test_a_turn_that_catches_up_on_a_late_wake_leaves_early() -> None:
     assert not governor.granted_early
 
 
-def test_an_early_turn_refused_spaces_turns_strictly_and_cuts_nothing() -> None:
+def test_an_early_turn_refused_spaces_turns_strictly() -> None:
     governor = _governor(rate=100.0)
     _send(governor, 0.0)
     _send(governor, 0.014)
     sent_at, _ = _send(governor, 0.020)
     assert governor.granted_early
-    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True)
-    assert governor.rate == 100.0
-    assert governor.rate_cuts == 0
+    governor.on_answer(
+        Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True, backlog=500
+    )
     assert governor.strict_spacing
+    assert governor.rate_cuts == 1
+    assert governor.rate == pytest.approx(95.0)  # a configured rate, trusted: shallow
     # No turn leaves less than one interval after the last now, late wake or not.
+    interval = 1.0 / 95.0
     _send(governor, 0.034)
-    assert governor.admit(0.040)[0] == pytest.approx(0.004)
-    _send(governor, 0.044)
+    assert governor.admit(0.040)[0] == pytest.approx(0.034 + interval - 0.040)
+    _send(governor, 0.034 + interval)
     assert not governor.granted_early
 
 
@@ -273,7 +276,9 @@ def _spaced_strictly(governor: Governor) -> float:
     _send(governor, 0.0)
     _send(governor, 0.014)
     sent_at, _ = _send(governor, 0.020)
-    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True)
+    governor.on_answer(
+        Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True, backlog=500
+    )
     assert governor.strict_spacing
     return 0.021
 
@@ -302,23 +307,27 @@ def test_the_governor_tells_the_rate_its_turns_are_spaced_strictly() -> None:
     now += governor.admit(now)[0]
     sent_at, _ = _send(governor, now)
     governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=now + 0.001, probe=False)
-    assert governor.rate_cuts == 1
-    assert governor.rate_control.last_max == pytest.approx(100.0)
-    assert governor.rate == pytest.approx(100.0 * MEASURED_BETA)
+    assert governor.rate_cuts == 2
+    # Nothing measured since: trusted, the plateau at the rate refused, a shallow cut.
+    assert governor.rate_control.last_max == pytest.approx(95.0)
+    assert governor.rate == pytest.approx(95.0 * MEASURED_BETA)
 
 
 def test_spaced_strictly_the_last_second_of_work_leaves_a_margin() -> None:
     governor = _governor(rate=100.0)
-    sent_at = _spaced_strictly(governor) + 0.010
+    sent_at = _spaced_strictly(governor)
+    sent_at += governor.admit(sent_at)[0]
     _send(governor, sent_at)
     governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=500)
-    assert governor.bucket.rate == 100.0
-    sent_at += 0.010
+    rate = governor.rate
+    assert rate is not None
+    assert governor.bucket.rate == rate
+    sent_at += governor.admit(sent_at)[0]
     _send(governor, sent_at)
     # 50 calls wait: half a second of work, where a refusal would cost a `Retry-After`.
     governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=50)
-    assert governor.bucket.rate == pytest.approx(100.0 * END_GAME_SPACING)
-    assert governor.rate == 100.0  # the rate itself is what it was
+    assert governor.bucket.rate == pytest.approx(rate * END_GAME_SPACING)
+    assert governor.rate == rate  # the rate itself is what it was
 
 
 def test_an_on_time_turn_refused_cuts_the_rate() -> None:
