@@ -328,11 +328,12 @@ class RateControl:
         # was measured delivering nearly as much, the limit lies just below it. Rates known
         # to pass count as delivered: the one slow start saw accepted, for the first cut
         # after it (the delivery rate since the first 429 measures slow start, not the
-        # server); and, while nothing is measured, a configured rate, or one that turns
-        # spaced strictly were refused at (a bucket of one refuses only requests closer
-        # together than its interval, and such turns never are closer than the rate's).
+        # server); and, while nothing is measured, a configured rate (a wrong one shows in
+        # the next refusal's measurement). Turns spaced strictly were refused at the rate
+        # itself, as a bucket of one refuses only requests closer together than its
+        # interval and such turns never are: the plateau stays just below it.
         if delivered is None:
-            delivered = refused if self.ceiling is not None or strict else 0.0
+            delivered = refused if self.ceiling is not None else 0.0
         delivered = max(delivered, min(refused, self._left_slow_start_at))
         confirmed = delivered >= CONFIRMED_SHARE * refused
         self.last_max = (refused + min(delivered, refused)) / 2 if confirmed else refused

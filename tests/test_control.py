@@ -291,7 +291,8 @@ def test_refused_turns_spaced_strictly_keep_the_plateau_near_the_refused_rate() 
     control = RateControl(ceiling=None, rate=40.0, mode=Mode.STEADY)
     assert control.on_refused(sent_at=0.0, now=0.0, strict=True)  # nothing measured yet
     assert control.last_max == pytest.approx(40.0)
-    assert control.rate == pytest.approx(40.0 * MEASURED_BETA)
+    assert control.rate == pytest.approx(40.0 * CUBIC_BETA)
+    control.rate = 38.0  # CUBIC climbed back
     for i in range(1, 36):  # 35 accepted over the next second: 34/s delivered
         control.on_accepted(i / 35, i / 35, rate_bound=True)
     refused_at = control.rate
