@@ -511,7 +511,8 @@ class Governor:
             # While the rate grows, look again soon: the next turn comes sooner than the
             # rate of this moment says.
             return (min(wait, STARTUP_DOUBLING / 2) if learning else wait), False
-        self._granted_early = self._leaves_early(now)
+        # (Only once a rate is held: slow start's turns go faster each time anyway.)
+        self._granted_early = self.rate_control.mode is Mode.STEADY and self._leaves_early(now)
         self.bucket.take(now)
         self._last_turn = now
         self._book(now)
@@ -848,11 +849,18 @@ class Governor:
             self._start_hold(now, until, probing=True)
             self._measure_window()
             return
-        if early and not self.strict_spacing and self.rate_control.mode is Mode.STEADY:
+        last_cut = self.rate_control.last_cut
+        if (
+            early
+            and not self.strict_spacing
+            and self.rate_control.mode is Mode.STEADY
+            and (last_cut is None or sent_at > last_cut)
+        ):
             # It left on saved tokens, less than one interval after the turn before, which
             # a bucket of one token refuses at any rate: from now on no turn catches up.
-            # (The rate is cut as for any refusal: at the rate turns spaced so are refused
-            # at, shallowly, see `RateControl.on_refused`.)
+            # (A refusal of a congestion already cut for says nothing of the spacing. The
+            # rate is cut as for any refusal; turns spaced strictly keep CUBIC's plateau
+            # near the rate refused, see `RateControl.on_refused`.)
             self.strict_spacing = True
             self.bucket.capacity = 1.0
         learning = self.rate_control.mode is Mode.OPEN

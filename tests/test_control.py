@@ -331,6 +331,29 @@ def test_spaced_strictly_the_last_second_of_work_leaves_a_margin() -> None:
     assert governor.rate == rate  # the rate itself is what it was
 
 
+def test_a_refusal_of_a_congestion_already_cut_for_spaces_nothing() -> None:
+    # Slow start's turns are never early; nor does a late answer of the episode just cut
+    # for (the overshoot refuses every turn in flight) say anything of the spacing.
+    governor = _governor()
+    sent_at, _ = _send(governor, 0.0)
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.001, probe=False)
+    assert governor.rate_control.mode is Mode.LEARNING
+    now = 1.0
+    turns: list[tuple[float, bool, float]] = []  # (time, early, rate) of each turn
+    while len(turns) < 20:
+        wait, _ = governor.admit(now)
+        if wait == 0.0:
+            turns.append((now, governor.granted_early, governor.rate or math.inf))
+        now += wait + 0.004  # the pacer wakes 4 ms late each time
+    assert not any(early for _, early, _ in turns)  # learning: however soon after the last
+    # (Some did leave within one interval of the turn before, on tokens saved meanwhile.)
+    assert any(b[0] - a[0] < 1.0 / b[2] for a, b in itertools.pairwise(turns))
+    governor.rate_control.mode = Mode.STEADY
+    governor.rate_control.last_cut = 2.0
+    governor.on_answer(Answer.REFUSED, sent_at=1.9, now=2.1, probe=False, early=True)
+    assert not governor.strict_spacing
+
+
 def test_an_on_time_turn_refused_cuts_the_rate() -> None:
     governor = _governor(rate=100.0)
     sent_at, _ = _send(governor, 0.0)
