@@ -141,6 +141,11 @@ OUTAGE_PROBE_MAX: Final = 1.0
 _TOKEN_EPSILON: Final = 1e-9
 
 
+def _in_end_game(rate: float, backlog: int) -> bool:
+    """Whether `backlog` calls waiting are less than `END_GAME` seconds of work at `rate`."""
+    return backlog < rate * END_GAME
+
+
 class Answer(enum.Enum):
     """What an answer tells the session as a whole (the per-call decision is `_retry`)."""
 
@@ -273,7 +278,7 @@ class RateControl:
                 refusal[1] += 1
         if self.rate is None or not rate_bound:
             return
-        if self.mode is Mode.STEADY and backlog < self.rate * END_GAME:
+        if self.mode is Mode.STEADY and _in_end_game(self.rate, backlog):
             return
         if self.mode is Mode.LEARNING:
             self.grow(now)
@@ -739,7 +744,7 @@ class Governor:
         self._remember(now, unavailable=answer is Answer.UNAVAILABLE)
         if ours:
             rate = self.rate
-            self._end_game = rate is not None and backlog < rate * END_GAME
+            self._end_game = rate is not None and _in_end_game(rate, backlog)
         if answer is Answer.ACCEPTED:
             if self.rate_control.mode is Mode.OPEN:
                 self._accepted_while_open += 1

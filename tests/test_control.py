@@ -251,8 +251,8 @@ def test_a_turn_that_catches_up_on_a_late_wake_leaves_early() -> None:
     assert not governor.granted_early
 
 
-def test_an_early_turn_refused_spaces_turns_strictly() -> None:
-    governor = _governor(rate=100.0)
+def _spaced_strictly(governor: Governor) -> float:
+    """Refuse a turn that caught up (turns are spaced strictly from then on); the time."""
     _send(governor, 0.0)
     _send(governor, 0.014)
     sent_at, _ = _send(governor, 0.020)
@@ -261,6 +261,12 @@ def test_an_early_turn_refused_spaces_turns_strictly() -> None:
         Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True, backlog=500
     )
     assert governor.strict_spacing
+    return 0.021
+
+
+def test_an_early_turn_refused_spaces_turns_strictly() -> None:
+    governor = _governor(rate=100.0)
+    _spaced_strictly(governor)
     assert governor.rate_cuts == 1
     assert governor.rate == pytest.approx(95.0)  # a configured rate, trusted: shallow
     # No turn leaves less than one interval after the last now, late wake or not.
@@ -269,18 +275,6 @@ def test_an_early_turn_refused_spaces_turns_strictly() -> None:
     assert governor.admit(0.040)[0] == pytest.approx(0.034 + interval - 0.040)
     _send(governor, 0.034 + interval)
     assert not governor.granted_early
-
-
-def _spaced_strictly(governor: Governor) -> float:
-    """Refuse a turn that caught up (turns are spaced strictly from then on); the time."""
-    _send(governor, 0.0)
-    _send(governor, 0.014)
-    sent_at, _ = _send(governor, 0.020)
-    governor.on_answer(
-        Answer.REFUSED, sent_at=sent_at, now=0.021, probe=False, early=True, backlog=500
-    )
-    assert governor.strict_spacing
-    return 0.021
 
 
 def test_refused_turns_spaced_strictly_keep_the_plateau_near_the_refused_rate() -> None:
