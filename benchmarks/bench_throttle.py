@@ -1,6 +1,7 @@
 """Throttling benchmark: a sweep over the server shapes users meet, worst row first.
 
     python -m benchmarks.bench_throttle [--rate 40] [--concurrency 16] [--quick] [--only TEXT]
+        [--client TEXT]
 
 N `users.modify` calls through one `asyncio.gather`, each scenario against a fresh fake
 server in a child process (`benchmarks/_server.py`), side by side in one run:
@@ -137,6 +138,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="N = 10 R only")
     parser.add_argument("--only", help="only the rows whose server label contains this")
+    parser.add_argument("--client", help="only the rows whose client label contains this")
     args = parser.parse_args()
     rate, concurrency = args.rate, args.concurrency
     print(f"server R = {rate:g}/s, max_concurrency {concurrency}\n")
@@ -157,6 +159,8 @@ def main() -> None:
         window: float = 0.0,
     ) -> None:
         if args.only is not None and args.only not in label:
+            return
+        if args.client is not None and args.client not in client_label:
             return
         elapsed, statuses = run(
             client,
@@ -212,7 +216,7 @@ def main() -> None:
         row("bucket, burst 5, Retry-After seconds", "naive gather", naive, n, None, burst5,
             best=n / rate)  # fmt: skip
 
-    if args.only is not None:
+    if args.only is not None or args.client is not None:
         return
     p50, p100, share = web_backend(20.0)
     print(

@@ -35,12 +35,14 @@ tells it every answer; the governor keeps the state those answers build up:
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time,
   catching up a little on a turn the pacer woke late for. A server whose bucket holds
   one token refuses such a turn however low the rate: a refused turn that left less
-  than one interval after the one before says so. From then on turns are spaced
-  strictly (`strict_spacing`: at least one interval apart, timed precisely by
-  the throttle), and a refusal says the limit lies just below the rate refused (see
-  `STRICT_PLATEAU_SHARE`): such a bucket still refuses a request now and then near its
-  rate, as arrival times jitter, and what was delivered since the last cut, which held
-  delivery back, must not drag CUBIC's plateau down with each of those.
+  than one interval after the one before says so, as does any refusal of a configured
+  rate (the server's own). From then on turns are spaced strictly (`strict_spacing`:
+  one interval and `STRICT_SPACING_MARGIN` apart, counted from when each really left,
+  timed precisely by the throttle), and a refusal says the limit lies just below the
+  rate refused (see `STRICT_PLATEAU_SHARE`): such a bucket still refuses a request now
+  and then near its rate, as arrival times jitter, and what was delivered since the
+  last cut, which held delivery back, must not drag CUBIC's plateau down with each of
+  those.
 
 Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers,
 and `benchmarks/sim_throttle.py` runs it on virtual time against every server shape.
@@ -91,6 +93,12 @@ MIN_DELIVERY_SPAN: Final = 0.25
 # and against a bucket of one token, turns leave this much slower (see `Governor._pace`).
 END_GAME: Final = 1.0
 END_GAME_SPACING: Final = 0.95
+# Turns spaced strictly are this much further apart than the rate says (seconds, and at
+# most this share of an interval): a bucket of one refuses a request that arrives a
+# moment before its token, and arrival times jitter by a few tenths of a millisecond
+# even over loopback (requests sent exactly 25 ms apart reach such a server 24.8 ms apart).
+STRICT_SPACING_MARGIN: Final = 0.0005
+STRICT_SPACING_MARGIN_SHARE: Final = 0.03
 # In CUBIC's phase the rate never grows beyond this multiple of the accepted rate.
 MAX_GROWTH_OVER_PASSING: Final = 2.0
 # Refusals kept to measure delivery rates from (seconds).
@@ -526,6 +534,14 @@ class Governor:
             self._window_test = test
         return 0.0, False
 
+    def departed(self, granted_at: float, now: float) -> None:
+        """The turn granted at `granted_at` left the throttle at `now`: its task ran late,
+        the event loop busy (an `asyncio.gather` of thousands starting, say). Turns spaced
+        strictly count the next interval from then, as the server will see the two."""
+        if self.strict_spacing and self._last_turn == granted_at and now > granted_at:
+            self._last_turn = now
+            self.bucket.drain(now)
+
     def _leaves_early(self, now: float) -> bool:
         """Whether a turn granted now leaves less than one interval of the rate after the
         last one (on tokens saved while the pacer woke late, or while the session idled)."""
@@ -856,13 +872,16 @@ class Governor:
             return
         last_cut = self.rate_control.last_cut
         if (
-            early
+            (early or self.rate_control.ceiling is not None)
             and not self.strict_spacing
             and self.rate_control.mode is Mode.STEADY
             and (last_cut is None or sent_at > last_cut)
         ):
             # It left on saved tokens, less than one interval after the turn before, which
             # a bucket of one token refuses at any rate: from now on no turn catches up.
+            # A configured rate is the server's own, so any refusal of it says as much:
+            # the turns were too close (the first request, which opens a connection,
+            # reaches the server late, and the next on time).
             # (A refusal of a congestion already cut for says nothing of the spacing. The
             # rate is cut as for any refusal; turns spaced strictly keep CUBIC's plateau
             # near the rate refused, see `RateControl.on_refused`.)
@@ -880,13 +899,17 @@ class Governor:
                 self.bucket.drain(now)
 
     def _pace(self, now: float) -> None:
-        """Set the pacer's bucket to the rate, less a margin in the last `END_GAME`
-        seconds of work against a bucket of one: there, arrival jitter refuses a request
-        now and then, and a refusal costs its call a whole `Retry-After` (a second,
-        rounded up) at the very end of the job."""
+        """Set the pacer's bucket to the rate. Turns spaced strictly leave a margin
+        further apart (`STRICT_SPACING_MARGIN`), and a wider one in the last `END_GAME`
+        seconds of work: there, arrival jitter refuses a request now and then, and a
+        refusal costs its call a whole `Retry-After` (a second, rounded up) at the very
+        end of the job."""
         rate = self.rate
-        if rate is not None and self.strict_spacing and self._end_game:
-            rate *= END_GAME_SPACING
+        if rate is not None and self.strict_spacing:
+            if self._end_game:
+                rate *= END_GAME_SPACING
+            margin = min(STRICT_SPACING_MARGIN, STRICT_SPACING_MARGIN_SHARE / rate)
+            rate = 1.0 / (1.0 / rate + margin)
         self.bucket.set_rate(rate, now)
 
     def _on_unavailable(self, now: float, *, probe: bool, retry_after: float | None) -> None:

@@ -267,7 +267,9 @@ class Throttle:
             heapq.heappush(self._deadlines, (give_up_at, next(self._order), waiter))
         self._dispatch()
         # Cancelling the task cancels the future: the dispatcher skips it.
-        return await waiter.future
+        ticket = await waiter.future
+        self._governor.departed(ticket.sent_at, self._clock.monotonic())
+        return ticket
 
     def finish(
         self,

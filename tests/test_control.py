@@ -18,6 +18,8 @@ from c1iam._control import (
     MEASURED_BETA,
     MIN_RATE,
     STRICT_PLATEAU_SHARE,
+    STRICT_SPACING_MARGIN,
+    STRICT_SPACING_MARGIN_SHARE,
     WINDOW_GROWTH_EVERY,
     Answer,
     Governor,
@@ -264,13 +266,19 @@ def _spaced_strictly(governor: Governor) -> float:
     return 0.021
 
 
+def _strict_interval(rate: float) -> float:
+    """The time between turns spaced strictly at `rate`: one interval and a margin."""
+    return 1.0 / rate + min(STRICT_SPACING_MARGIN, STRICT_SPACING_MARGIN_SHARE / rate)
+
+
 def test_an_early_turn_refused_spaces_turns_strictly() -> None:
     governor = _governor(rate=100.0)
     _spaced_strictly(governor)
     assert governor.rate_cuts == 1
     assert governor.rate == pytest.approx(95.0)  # a configured rate, trusted: shallow
-    # No turn leaves less than one interval after the last now, late wake or not.
-    interval = 1.0 / 95.0
+    # No turn leaves less than one interval (and a margin) after the last now, late wake
+    # or not.
+    interval = _strict_interval(95.0)
     _send(governor, 0.034)
     assert governor.admit(0.040)[0] == pytest.approx(0.034 + interval - 0.040)
     _send(governor, 0.034 + interval)
@@ -316,13 +324,47 @@ def test_spaced_strictly_the_last_second_of_work_leaves_a_margin() -> None:
     governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=500)
     rate = governor.rate
     assert rate is not None
-    assert governor.bucket.rate == rate
+    assert governor.bucket.rate == pytest.approx(1.0 / _strict_interval(rate))
     sent_at += governor.admit(sent_at)[0]
     _send(governor, sent_at)
     # 50 calls wait: half a second of work, where a refusal would cost a `Retry-After`.
     governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=50)
-    assert governor.bucket.rate == pytest.approx(rate * END_GAME_SPACING)
+    assert governor.bucket.rate == pytest.approx(1.0 / _strict_interval(rate * END_GAME_SPACING))
     assert governor.rate == rate  # the rate itself is what it was
+
+
+@given(rate=st.floats(min_value=MIN_RATE, max_value=10_000))
+def test_turns_spaced_strictly_leave_a_margin_of_at_most_a_small_share(rate: float) -> None:
+    governor = _governor(rate=rate)
+    governor.strict_spacing = True
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.0, probe=False, backlog=1_000_000)
+    assert governor.bucket.rate is not None
+    margin = 1.0 / governor.bucket.rate - 1.0 / rate
+    assert 0.0 < margin <= STRICT_SPACING_MARGIN + 1e-12
+    assert margin <= STRICT_SPACING_MARGIN_SHARE / rate * (1 + 1e-9)
+
+
+def test_turns_spaced_strictly_count_from_when_each_really_left() -> None:
+    governor = _governor(rate=100.0)
+    now = _spaced_strictly(governor)
+    interval = _strict_interval(95.0)
+    now += governor.admit(now)[0]
+    granted_at, _ = _send(governor, now)
+    # Its task ran 5 ms after the turn was granted (the event loop was busy): the server
+    # sees it then, so the next turn is an interval after that.
+    governor.departed(granted_at, granted_at + 0.005)
+    assert governor.admit(granted_at + interval)[0] == pytest.approx(0.005)
+    next_at, _ = _send(governor, granted_at + 0.005 + interval)
+    # A turn that is no longer the last one granted moves nothing.
+    governor.departed(granted_at, next_at + 0.002)
+    assert governor.admit(next_at + interval)[0] == 0.0
+
+
+def test_turns_not_spaced_strictly_catch_up_on_a_late_departure() -> None:
+    governor = _governor(rate=100.0)
+    granted_at, _ = _send(governor, 0.0)
+    governor.departed(granted_at, 0.004)
+    assert governor.admit(0.010)[0] == 0.0  # (a bucket of five or more: nothing lost)
 
 
 def test_a_refusal_of_a_congestion_already_cut_for_spaces_nothing() -> None:
@@ -348,12 +390,23 @@ def test_a_refusal_of_a_congestion_already_cut_for_spaces_nothing() -> None:
     assert not governor.strict_spacing
 
 
-def test_an_on_time_turn_refused_cuts_the_rate() -> None:
+def test_an_on_time_turn_refused_cuts_a_learned_rate() -> None:
+    governor = _governor()
+    governor.rate_control.rate, governor.rate_control.mode = 100.0, Mode.STEADY
+    sent_at, _ = _send(governor, 0.0)
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.001, probe=False, early=False)
+    assert governor.rate_cuts == 1
+    assert not governor.strict_spacing  # the rate may be too high, not the spacing
+
+
+def test_any_refusal_of_a_configured_rate_spaces_turns_strictly() -> None:
+    # The rate is the server's own: turns were too close, the first one late, say (it
+    # opened a connection) and the next on time.
     governor = _governor(rate=100.0)
     sent_at, _ = _send(governor, 0.0)
     governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.001, probe=False, early=False)
     assert governor.rate_cuts == 1
-    assert not governor.strict_spacing
+    assert governor.strict_spacing
 
 
 def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:

@@ -8,7 +8,12 @@ import itertools
 import pytest
 
 import c1iam
-from c1iam._control import END_GAME_SPACING, Answer
+from c1iam._control import (
+    END_GAME_SPACING,
+    STRICT_SPACING_MARGIN,
+    STRICT_SPACING_MARGIN_SHARE,
+    Answer,
+)
 from c1iam._throttle import PRECISE_SPIN, Throttle, Ticket
 from tests.conftest import FakeClock
 
@@ -100,7 +105,9 @@ async def test_a_refused_turn_that_caught_up_spaces_turns_strictly(clock: FakeCl
     # (and a margin more: with nobody else queued, this is the job's last second).
     following = await throttle.acquire()
     assert not following.early
-    assert following.sent_at - last.sent_at == pytest.approx(1 / (95.0 * END_GAME_SPACING))
+    end_game_rate = 95.0 * END_GAME_SPACING
+    margin = min(STRICT_SPACING_MARGIN, STRICT_SPACING_MARGIN_SHARE / end_game_rate)
+    assert following.sent_at - last.sent_at == pytest.approx(1 / end_game_rate + margin)
     await throttle.aclose()
 
 
@@ -110,6 +117,23 @@ class _TickingClock(FakeClock):
     def monotonic(self) -> float:
         self.now += 0.0001
         return self.now
+
+
+async def test_turns_spaced_strictly_count_from_when_each_call_left() -> None:
+    clock = _TickingClock()  # time moves between the turn's grant and its task running
+    throttle = _throttle(clock, rate=100.0)
+    throttle.finish(await throttle.acquire(), Answer.REFUSED)  # configured: spaced strictly
+    first = await throttle.acquire()  # queued: the pacer grants it, its task runs later
+    left_at = throttle._governor._last_turn
+    assert left_at is not None
+    assert left_at > first.sent_at
+    second = await throttle.acquire()
+    rate = throttle.stats().rate
+    assert rate is not None
+    assert second.sent_at - left_at >= 1.0 / rate
+    for ticket in (first, second):
+        throttle.finish(ticket, Answer.ACCEPTED)
+    await throttle.aclose()
 
 
 @pytest.mark.parametrize("clock_kind", [FakeClock, _TickingClock])
