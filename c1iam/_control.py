@@ -154,6 +154,11 @@ def _in_end_game(rate: float, backlog: int) -> bool:
     return backlog < rate * END_GAME
 
 
+def strict_interval(rate: float) -> float:
+    """Seconds between turns spaced strictly at `rate`: one interval and the margin."""
+    return 1.0 / rate + min(STRICT_SPACING_MARGIN, STRICT_SPACING_MARGIN_SHARE / rate)
+
+
 class Answer(enum.Enum):
     """What an answer tells the session as a whole (the per-call decision is `_retry`)."""
 
@@ -908,8 +913,7 @@ class Governor:
         if rate is not None and self.strict_spacing:
             if self._end_game:
                 rate *= END_GAME_SPACING
-            margin = min(STRICT_SPACING_MARGIN, STRICT_SPACING_MARGIN_SHARE / rate)
-            rate = 1.0 / (1.0 / rate + margin)
+            rate = 1.0 / strict_interval(rate)
         self.bucket.set_rate(rate, now)
 
     def _on_unavailable(self, now: float, *, probe: bool, retry_after: float | None) -> None:

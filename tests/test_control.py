@@ -26,6 +26,7 @@ from c1iam._control import (
     Mode,
     RateControl,
     TokenBucket,
+    strict_interval,
 )
 from c1iam.testing import RateLimit
 
@@ -266,11 +267,6 @@ def _spaced_strictly(governor: Governor) -> float:
     return 0.021
 
 
-def _strict_interval(rate: float) -> float:
-    """The time between turns spaced strictly at `rate`: one interval and a margin."""
-    return 1.0 / rate + min(STRICT_SPACING_MARGIN, STRICT_SPACING_MARGIN_SHARE / rate)
-
-
 def test_an_early_turn_refused_spaces_turns_strictly() -> None:
     governor = _governor(rate=100.0)
     _spaced_strictly(governor)
@@ -278,7 +274,7 @@ def test_an_early_turn_refused_spaces_turns_strictly() -> None:
     assert governor.rate == pytest.approx(95.0)  # a configured rate, trusted: shallow
     # No turn leaves less than one interval (and a margin) after the last now, late wake
     # or not.
-    interval = _strict_interval(95.0)
+    interval = strict_interval(95.0)
     _send(governor, 0.034)
     assert governor.admit(0.040)[0] == pytest.approx(0.034 + interval - 0.040)
     _send(governor, 0.034 + interval)
@@ -324,12 +320,12 @@ def test_spaced_strictly_the_last_second_of_work_leaves_a_margin() -> None:
     governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=500)
     rate = governor.rate
     assert rate is not None
-    assert governor.bucket.rate == pytest.approx(1.0 / _strict_interval(rate))
+    assert governor.bucket.rate == pytest.approx(1.0 / strict_interval(rate))
     sent_at += governor.admit(sent_at)[0]
     _send(governor, sent_at)
     # 50 calls wait: half a second of work, where a refusal would cost a `Retry-After`.
     governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at, probe=False, backlog=50)
-    assert governor.bucket.rate == pytest.approx(1.0 / _strict_interval(rate * END_GAME_SPACING))
+    assert governor.bucket.rate == pytest.approx(1.0 / strict_interval(rate * END_GAME_SPACING))
     assert governor.rate == rate  # the rate itself is what it was
 
 
@@ -347,7 +343,7 @@ def test_turns_spaced_strictly_leave_a_margin_of_at_most_a_small_share(rate: flo
 def test_turns_spaced_strictly_count_from_when_each_really_left() -> None:
     governor = _governor(rate=100.0)
     now = _spaced_strictly(governor)
-    interval = _strict_interval(95.0)
+    interval = strict_interval(95.0)
     now += governor.admit(now)[0]
     granted_at, _ = _send(governor, now)
     # Its task ran 5 ms after the turn was granted (the event loop was busy): the server

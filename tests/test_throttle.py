@@ -8,12 +8,7 @@ import itertools
 import pytest
 
 import c1iam
-from c1iam._control import (
-    END_GAME_SPACING,
-    STRICT_SPACING_MARGIN,
-    STRICT_SPACING_MARGIN_SHARE,
-    Answer,
-)
+from c1iam._control import END_GAME_SPACING, Answer, strict_interval
 from c1iam._throttle import PRECISE_SPIN, Throttle, Ticket
 from tests.conftest import FakeClock
 
@@ -105,9 +100,8 @@ async def test_a_refused_turn_that_caught_up_spaces_turns_strictly(clock: FakeCl
     # (and a margin more: with nobody else queued, this is the job's last second).
     following = await throttle.acquire()
     assert not following.early
-    end_game_rate = 95.0 * END_GAME_SPACING
-    margin = min(STRICT_SPACING_MARGIN, STRICT_SPACING_MARGIN_SHARE / end_game_rate)
-    assert following.sent_at - last.sent_at == pytest.approx(1 / end_game_rate + margin)
+    end_game_interval = strict_interval(95.0 * END_GAME_SPACING)
+    assert following.sent_at - last.sent_at == pytest.approx(end_game_interval)
     await throttle.aclose()
 
 
