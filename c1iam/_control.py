@@ -4,12 +4,13 @@ The throttle (`_throttle.py`) asks `Governor.admit(now)` before each request lea
 tells it every answer; the governor keeps the state those answers build up:
 
 - the **rate** (`RateControl`): open until the first 429 (the first round trip starts
-  with `INITIAL_WINDOW` requests in flight, +1 per accepted answer, so a small burst
-  refuses a few requests, not `max_concurrency`). Then *slow start*: from what the server
-  accepted, the rate doubles every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD`
-  times ahead of the fastest rate a request was accepted at, until a 429 shows where the
-  limit lies. From then on it follows CUBIC (RFC 9438), as botocore's adaptive mode does,
-  with its scale relative to the rate so that the curve has one shape at any rate.
+  with `INITIAL_WINDOW` requests in flight, +1 per accepted answer and doubling at most
+  every `OPEN_DOUBLING` seconds, so a small burst or window refuses a few requests, not
+  `max_concurrency`). Then *slow start*: from what the server accepted, the rate
+  doubles every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD` times ahead of the
+  fastest rate a request was accepted at, until a 429 shows where the limit lies. From
+  then on it follows CUBIC (RFC 9438), as botocore's adaptive mode does, with its scale
+  relative to the rate so that the curve has one shape at any rate.
   How deep a cut goes depends on the **delivery rate**: between two refusals the server's
   bucket was empty at both ends, so what it accepted in between, over that time, is at
   most what it allows (TCP BBR measures delivery rate the same way). When it confirms the
@@ -21,17 +22,20 @@ tells it every answer; the governor keeps the state those answers build up:
   until then. A hold without an end known in advance, **probing**, starts when the
   service refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most
   answers of the last second), or 429s with nothing accepted for `BLOCKED_AFTER`
-  seconds (a sliding-window limiter whose window is full). While probing, one request at
-  a time goes out, one per `Retry-After` or, without one, spaced out (see `PROBE_FIRST`);
-  the first answer that is not refused ends the hold, and the session resumes at the
-  rate that held before it (open, after a window). A window's length and the calls it
+  seconds and `BLOCKED_INTERVALS` intervals of the rate accepted before (a sliding-window
+  limiter whose window is full). While probing, one request at a time goes out, one per
+  `Retry-After` or, without one, spaced out (see `PROBE_FIRST`); the first answer that
+  is not refused ends the hold, and the session resumes at the rate that held before it
+  (open, after a window). A window's length and the calls it
   takes are learned from its first block (or from the `Retry-After` that held it): from
   then on the session keeps the window's books, at most that many calls in any such
   span, instead of flooding it and probing it. The first block gives the length only
   between two bounds (the last probe refused, the first accepted); each later window
   lets one call out early to halve that gap, until it is within the books' margin.
   One call more than the window took, at most once a minute, notices a window that
-  grew. One isolated 503 holds nobody: its own call waits, the rest go on.
+  grew. A window refused with half its room or more unused was none (a slow token
+  bucket's first block looks like one): it is forgotten, and a rate learned instead.
+  One isolated 503 holds nobody: its own call waits, the rest go on.
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time,
   catching up a little on a turn the pacer woke late for. A server whose bucket holds
   one token refuses such a turn however low the rate: a refused turn that left less
@@ -60,8 +64,10 @@ import attrs
 
 __all__ = [
     "BLOCKED_AFTER",
+    "BLOCKED_INTERVALS",
     "CUBIC_BETA",
     "MIN_RATE",
+    "OPEN_DOUBLING",
     "Answer",
     "Governor",
     "Mode",
@@ -130,13 +136,18 @@ WINDOW_MARGIN: Final = 0.02
 # (seconds): such a call is refused unless the window grew, and that is rare, unless
 # other clients share the window (then once a window; and again at once while it grows).
 WINDOW_GROWTH_EVERY: Final = 60.0
-# Requests in flight at first, before anything was accepted (see `in_flight_limit`).
+# Requests in flight at first, before anything was accepted (see `in_flight_limit`), and
+# how often that window may double at most (seconds), however fast the answers come.
 INITIAL_WINDOW: Final = 2
+OPEN_DOUBLING: Final = 0.05
 # 503s in a row that make an outage (fewer are isolated failures: their own calls wait).
 OUTAGE_IN_A_ROW: Final = 3
-# Refused for this long with nothing accepted (and at least `BLOCKED_REFUSALS` 429s):
-# the limiter is blocked (a full sliding window), not merely a little exceeded.
-BLOCKED_AFTER: Final = 0.25
+# Refused with nothing accepted (and at least `BLOCKED_REFUSALS` 429s) for
+# `BLOCKED_AFTER` seconds, and for `BLOCKED_INTERVALS` intervals of the rate accepted before:
+# the limiter is blocked (a full sliding window), not merely a little exceeded. (A token
+# bucket of 5/s, sent to a little too fast, refuses everything for up to 0.2 s at a time.)
+BLOCKED_AFTER: Final = 0.1
+BLOCKED_INTERVALS: Final = 4.0
 BLOCKED_REFUSALS: Final = 4
 # Probing without a Retry-After: the first probe after `PROBE_FIRST`. A full window is then
 # probed every `PROBE_SHARE` of the time blocked so far (within `PROBE_FIRST`..`PROBE_MAX`),
@@ -300,7 +311,7 @@ class RateControl:
             cubic = scale * (now - self.last_cut - self._k) ** 3 + self.last_max
             # Never more than twice what is passing now: after a spell without demand,
             # CUBIC's clock would otherwise jump the rate far beyond anything tried.
-            passing = max(MIN_RATE, len(self._accepted) / MEASURE_WINDOW)
+            passing = max(MIN_RATE, self.accepted_rate())
             self.rate = max(self.rate, min(cubic, MAX_GROWTH_OVER_PASSING * passing))
         if self.ceiling is not None:
             self.rate = min(self.rate, self.ceiling)
@@ -328,7 +339,7 @@ class RateControl:
         if self.rate is None:
             # First 429 of an open session: what the server accepted over the last window
             # is known to pass; slow start finds the rest.
-            self.rate = max(STARTUP_MIN_RATE, len(self._accepted) / MEASURE_WINDOW)
+            self.rate = max(STARTUP_MIN_RATE, self.accepted_rate())
             if self.ceiling is not None:
                 self.rate = min(self.rate, self.ceiling)
             self.mode = Mode.LEARNING
@@ -374,6 +385,10 @@ class RateControl:
         # CUBIC's K: the time the curve takes to climb back to `last_max` from this cut.
         self._k = ((self.last_max - self.rate) / (CUBIC_SCALE * self.last_max)) ** (1.0 / 3.0)
         return True
+
+    def accepted_rate(self) -> float:
+        """Requests accepted per second over the last `MEASURE_WINDOW` before the last one."""
+        return len(self._accepted) / MEASURE_WINDOW
 
     def restore(self, rate: float | None, mode: Mode, now: float) -> None:
         """Go back to a rate that held before (cuts made while blocked meant nothing)."""
@@ -448,11 +463,13 @@ class Governor:
     _recent: collections.deque[tuple[float, bool]] = attrs.field(factory=collections.deque)
     _refused_since: float | None = None  # first refusal since the last accepted answer
     _refusals_in_streak: int = 0
+    _blocked_after: float = BLOCKED_AFTER  # for the streak on now (see `BLOCKED_INTERVALS`)
     _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
     # The earliest time a refusal of the streak said to retry at: servers round their
     # `Retry-After` up to whole seconds, so the earliest of several is the closest.
     _streak_retry_at: float | None = None
     _accepted_while_open: int = 0
+    _opened_at: float | None = None  # the first turn granted while open
     # A sliding window's length, once seen from its first accepted call to its reopening
     # (an upper bound, refined downward), a lower bound of it, and how many calls it took.
     window: float | None = None
@@ -475,6 +492,7 @@ class Governor:
     _next_length_test: float = 0.0
     _next_growth_test: float = 0.0
     _window_shared: bool = False  # it took fewer calls than the books held: others use it
+    _no_window: bool = False  # a window was learned and found wrong: the limiter is a rate
     # Turns at least one interval apart, none catching up (see the module docstring);
     # when the last turn was granted, and whether it left early (on saved tokens).
     strict_spacing: bool = False
@@ -487,14 +505,25 @@ class Governor:
         """Requests per second allowed now (`None`: not limited)."""
         return self.rate_control.rate
 
-    def in_flight_limit(self, max_concurrency: int) -> int:
+    def in_flight_limit(self, max_concurrency: int, now: float) -> int:
         """Requests that may be in flight at once: while nothing has been refused, a
         window that starts at `INITIAL_WINDOW` and grows by one per accepted answer
         (doubling each round trip, as TCP's slow start does), so that a server with a
-        small burst refuses a few requests of the first round trip, not all of them."""
-        if self.rate_control.mode is Mode.OPEN:
-            return min(max_concurrency, INITIAL_WINDOW + self._accepted_while_open)
-        return max_concurrency
+        small burst refuses a few requests of the first round trip, not all of them.
+
+        It doubles at most every `OPEN_DOUBLING` seconds, too: over loopback or a fast
+        link a round trip takes a millisecond, and a window doubling each one is at
+        `max_concurrency` before a burst of 40 or a sliding window of 50 runs out, which
+        then refuses every request in flight at once. Over a link of 100 ms the two
+        growths are the same."""
+        if self.rate_control.mode is not Mode.OPEN:
+            return max_concurrency
+        if self._opened_at is None:
+            self._opened_at = now
+        doublings = (now - self._opened_at) / OPEN_DOUBLING
+        by_time = INITIAL_WINDOW * 2.0 ** min(doublings, 32.0)
+        by_answers = INITIAL_WINDOW + self._accepted_while_open
+        return int(min(max_concurrency, by_answers, by_time))
 
     def mode(self, now: float) -> Mode:
         """What the governor is doing now."""
@@ -836,6 +865,21 @@ class Governor:
             assert self.window_calls is not None
             span = self._age_books(now)
             log = self._window_log
+            if len(log) * 2 <= self.window_calls:
+                # Refused with half its room or more unused: the limiter is no window, but a
+                # slow token bucket (at 2/s, its first block and reopening look like a
+                # window of a second), or a window others take most of. Learn a rate.
+                self._forget_window()
+                self._on_refused(
+                    sent_at,
+                    now,
+                    probe=probe,
+                    retry_after=retry_after,
+                    sent_rate=sent_rate,
+                    tested=tested,
+                    early=early,
+                )
+                return
             if len(log) < self.window_calls:
                 # Others take part of it (and leave it again: test for that every window).
                 self._window_shared = True
@@ -847,6 +891,8 @@ class Governor:
             self._refused_since = now
             self._before_streak = (self.rate_control.rate, self.rate_control.mode)
             self._streak_retry_at = None
+            accepted = self.rate_control.accepted_rate()
+            self._blocked_after = max(BLOCKED_AFTER, BLOCKED_INTERVALS / max(MIN_RATE, accepted))
         self._refusals_in_streak += 1
         if retry_after is not None:
             retry_at = now + retry_after
@@ -860,7 +906,7 @@ class Governor:
             return
         if (
             self._refusals_in_streak >= BLOCKED_REFUSALS
-            and now - self._refused_since >= BLOCKED_AFTER
+            and now - self._refused_since >= self._blocked_after
         ):
             # Nothing has passed for a while: a full window, not a rate a little too high.
             # The cuts made meanwhile measured nothing: resume at the rate before them.
@@ -938,9 +984,22 @@ class Governor:
 
     def _measure_window(self) -> None:
         """The hold just begun waits for a full window: time its reopening from the first
-        call of the burst it holds (unless a window is known, or a rate rules)."""
-        if self.hold is not None and self.window is None and self._burst_started is not None:
+        call of the burst it holds (unless a window is known, or was found not to be one)."""
+        if (
+            self.hold is not None
+            and self.window is None
+            and not self._no_window
+            and self._burst_started is not None
+        ):
             self.hold.window_burst = self._burst_started
+
+    def _forget_window(self) -> None:
+        """Keep no books for a window from now on (see `_on_refused`)."""
+        self._no_window = True
+        self.window, self.window_floor, self.window_calls = None, 0.0, None
+        self._window_log.clear()
+        self._window_test = self._granted_test = None
+        self._window_not_before = 0.0
 
     def _hold_at(self, now: float) -> _Hold | None:
         """The hold in force at `now` (a hold with a known end is over once it passed)."""
@@ -996,6 +1055,10 @@ class Governor:
         self._recent.clear()
         if hold.probing:
             self.rate_control.restore(hold.resume_rate, hold.resume_mode, now)
+        if self.rate_control.mode is Mode.OPEN:
+            # Open again (a window reopened): what it takes is found as at first, a few
+            # requests in flight, then more, not `max_concurrency` at once.
+            self._accepted_while_open, self._opened_at = 0, None
         if hold.window_burst is not None:
             # Reopened: the burst's first call aged out by now. Each measurement is at
             # least the window's length, so the shortest one is the best estimate; the

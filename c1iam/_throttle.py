@@ -382,7 +382,8 @@ class Throttle:
 
     def _slot_free(self) -> bool:
         in_flight = self._max_concurrency - self._free_slots
-        return in_flight < self._governor.in_flight_limit(self._max_concurrency)
+        limit = self._governor.in_flight_limit(self._max_concurrency, self._clock.monotonic())
+        return in_flight < limit
 
     def _grant(self, now: float, probe: bool, queued: float) -> Ticket:
         self._free_slots -= 1

@@ -17,6 +17,7 @@ from c1iam._control import (
     INITIAL_WINDOW,
     MEASURED_BETA,
     MIN_RATE,
+    OPEN_DOUBLING,
     STRICT_PLATEAU_SHARE,
     STRICT_SPACING_MARGIN,
     STRICT_SPACING_MARGIN_SHARE,
@@ -429,12 +430,25 @@ def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -
 
 def test_an_open_session_starts_with_a_small_window_that_grows_per_answer() -> None:
     governor = _governor()
-    assert governor.in_flight_limit(16) == INITIAL_WINDOW
+    assert governor.in_flight_limit(16, 0.0) == INITIAL_WINDOW
     for _ in range(5):
-        governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.001, probe=False)
-    assert governor.in_flight_limit(16) == INITIAL_WINDOW + 5
-    governor.on_answer(Answer.REFUSED, sent_at=0.001, now=0.002, probe=False)
-    assert governor.in_flight_limit(16) == 16  # from now on, the rate governs
+        governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=1.0, probe=False)
+    assert governor.in_flight_limit(16, 1.0) == INITIAL_WINDOW + 5
+    governor.on_answer(Answer.REFUSED, sent_at=1.0, now=1.001, probe=False)
+    assert governor.in_flight_limit(16, 1.001) == 16  # from now on, the rate governs
+
+
+def test_the_open_window_doubles_no_faster_than_time_allows() -> None:
+    # Over loopback answers come a millisecond apart: per answer alone, the window would be
+    # at 16 before a burst of 40 ran out, and 16 requests in flight would be refused at once.
+    governor = _governor()
+    assert governor.in_flight_limit(16, 0.0) == INITIAL_WINDOW
+    for i in range(50):
+        governor.on_answer(Answer.ACCEPTED, sent_at=i / 1000, now=(i + 1) / 1000, probe=False)
+    assert governor.in_flight_limit(16, 0.05 * OPEN_DOUBLING) == INITIAL_WINDOW
+    assert governor.in_flight_limit(16, OPEN_DOUBLING) == 2 * INITIAL_WINDOW
+    assert governor.in_flight_limit(16, 2 * OPEN_DOUBLING) == 4 * INITIAL_WINDOW
+    assert governor.in_flight_limit(16, 10 * OPEN_DOUBLING) == 16
 
 
 # -- 503s: isolated or an outage ------------------------------------------------------------
@@ -551,6 +565,8 @@ def test_a_blocked_window_is_probed_and_reopens_open() -> None:
     assert now < 6.0 + 0.5 + 0.02  # found within a probe interval of reopening
     governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + 0.001, probe=True)
     assert governor.rate is None  # back to open: the window takes a whole burst again
+    # ... found as at first: a few requests in flight, then more.
+    assert governor.in_flight_limit(16, now + 0.001) == INITIAL_WINDOW
 
 
 def _run_window(
@@ -607,6 +623,53 @@ def test_a_windows_length_and_calls_are_learned_and_kept_in_the_books() -> None:
     # Every window after the first is filled: 500 calls each time the books free up (the
     # learned length errs long by at most one probe interval: never early into a full one).
     assert sum(1 for t in accepted if t >= 62.0) >= 2 * 500
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(1.0, 5), (2.0, 5), (2.0, 1), (5.0, 5)])
+def test_a_slow_token_bucket_is_not_taken_for_a_window(rate: float, burst: int) -> None:
+    # At 2/s a bucket refuses everything for up to half a second at a time, and its first
+    # block and reopening look like a window of a second: books kept for such a window
+    # send a pair at each reopening, one of them refused.
+    governor = _governor()
+    limit = RateLimit(rate=rate, burst=burst)
+    accepted, refused = _run_window(governor, limit, 60.0, in_flight=16)
+    assert governor.window is None
+    assert governor.rate_control.mode is Mode.STEADY
+    assert len(accepted) >= 0.9 * 60.0 * rate
+    # Its start costs a few refusals; once its rate is learned, next to none.
+    assert sum(1 for sent_at in refused if sent_at >= 10.0) <= 2
+
+
+def test_nothing_accepted_for_a_few_intervals_of_a_slow_rate_is_no_block() -> None:
+    for accepted_rate, blocked in ((40.0, True), (2.0, False)):
+        governor = _governor()
+        for i in range(int(accepted_rate)):
+            when = i / accepted_rate
+            governor.on_answer(Answer.ACCEPTED, sent_at=when, now=when + 0.001, probe=False)
+        now = 1.0
+        for _ in range(6):  # refused for half a second: two intervals at 2/s, 20 at 40/s
+            governor.on_answer(Answer.REFUSED, sent_at=now, now=now + 0.001, probe=False)
+            now += 0.1
+        assert (governor.mode(now) is Mode.PROBING) is blocked, accepted_rate
+
+
+def test_a_window_refused_with_half_its_room_unused_is_forgotten_for_a_rate() -> None:
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = 1.0, 1.0, 6
+    _send(governor, 0.0)
+    sent_at, _ = _send(governor, 0.5)
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.001, probe=False)
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.501, probe=False)
+    assert governor.window is None
+    assert governor.window_calls is None
+    assert governor.rate_control.mode is Mode.LEARNING  # a rate, learned from the refusal
+    # Blocked later on, the session holds and probes, but learns no window from it.
+    now = 0.6
+    while governor.mode(now) is not Mode.PROBING:
+        governor.on_answer(Answer.REFUSED, sent_at=now, now=now + 0.001, probe=False)
+        now += 0.1
+    assert governor.hold is not None
+    assert governor.hold.window_burst is None
 
 
 def test_a_late_joiner_adopts_the_shared_rate_and_hold() -> None:

@@ -28,6 +28,7 @@ async def test_at_most_max_concurrency_in_flight(clock: FakeClock) -> None:
     throttle = _throttle(clock, slots=3)
     for _ in range(4):  # answers open the first round trip's window (see test_control)
         throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
+    clock.advance(1.0)  # ... and so does time
     tickets = [asyncio.ensure_future(throttle.acquire()) for _ in range(5)]
     await _settle()
     done = [t for t in tickets if t.done()]
