@@ -387,7 +387,7 @@ class RateControl:
         return True
 
     def accepted_rate(self) -> float:
-        """Requests accepted per second over the last `MEASURE_WINDOW` before the last one."""
+        """Requests accepted per second, over the `MEASURE_WINDOW` up to the last accepted."""
         return len(self._accepted) / MEASURE_WINDOW
 
     def restore(self, rate: float | None, mode: Mode, now: float) -> None:
@@ -463,7 +463,6 @@ class Governor:
     _recent: collections.deque[tuple[float, bool]] = attrs.field(factory=collections.deque)
     _refused_since: float | None = None  # first refusal since the last accepted answer
     _refusals_in_streak: int = 0
-    _blocked_after: float = BLOCKED_AFTER  # for the streak on now (see `BLOCKED_INTERVALS`)
     _before_streak: tuple[float | None, Mode] = (None, Mode.OPEN)
     # The earliest time a refusal of the streak said to retry at: servers round their
     # `Retry-After` up to whole seconds, so the earliest of several is the closest.
@@ -518,9 +517,7 @@ class Governor:
         growths are the same."""
         if self.rate_control.mode is not Mode.OPEN:
             return max_concurrency
-        if self._opened_at is None:
-            self._opened_at = now
-        doublings = (now - self._opened_at) / OPEN_DOUBLING
+        doublings = 0.0 if self._opened_at is None else (now - self._opened_at) / OPEN_DOUBLING
         by_time = INITIAL_WINDOW * 2.0 ** min(doublings, 32.0)
         by_answers = INITIAL_WINDOW + self._accepted_while_open
         return int(min(max_concurrency, by_answers, by_time))
@@ -562,6 +559,8 @@ class Governor:
         self._granted_early = self.rate_control.mode is Mode.STEADY and self._leaves_early(now)
         self.bucket.take(now)
         self._last_turn = now
+        if self._opened_at is None and self.rate_control.mode is Mode.OPEN:
+            self._opened_at = now
         self._book(now)
         self._granted_test = test
         if test is not None:
@@ -865,34 +864,22 @@ class Governor:
             assert self.window_calls is not None
             span = self._age_books(now)
             log = self._window_log
-            if len(log) * 2 <= self.window_calls:
-                # Refused with half its room or more unused: the limiter is no window, but a
-                # slow token bucket (at 2/s, its first block and reopening look like a
-                # window of a second), or a window others take most of. Learn a rate.
-                self._forget_window()
-                self._on_refused(
-                    sent_at,
-                    now,
-                    probe=probe,
-                    retry_after=retry_after,
-                    sent_rate=sent_rate,
-                    tested=tested,
-                    early=early,
-                )
+            if len(log) * 2 > self.window_calls:
+                if len(log) < self.window_calls:
+                    # Others take part of it (and leave it again: test for that every window).
+                    self._window_shared = True
+                    self._next_growth_test = min(self._next_growth_test, now + self.window)
+                self.window_calls = max(1, min(self.window_calls, len(log)))
+                self._window_not_before = log[0] + span if log else now + PROBE_FIRST
                 return
-            if len(log) < self.window_calls:
-                # Others take part of it (and leave it again: test for that every window).
-                self._window_shared = True
-                self._next_growth_test = min(self._next_growth_test, now + self.window)
-            self.window_calls = max(1, min(self.window_calls, len(log)))
-            self._window_not_before = log[0] + span if log else now + PROBE_FIRST
-            return
+            # Refused with half its room or more unused: the limiter is no window, but a
+            # slow token bucket (at 2/s, its first block and reopening look like a window
+            # of a second), or a window others take most of. Learn a rate, as below.
+            self._forget_window()
         if self._refused_since is None:
             self._refused_since = now
             self._before_streak = (self.rate_control.rate, self.rate_control.mode)
             self._streak_retry_at = None
-            accepted = self.rate_control.accepted_rate()
-            self._blocked_after = max(BLOCKED_AFTER, BLOCKED_INTERVALS / max(MIN_RATE, accepted))
         self._refusals_in_streak += 1
         if retry_after is not None:
             retry_at = now + retry_after
@@ -906,7 +893,7 @@ class Governor:
             return
         if (
             self._refusals_in_streak >= BLOCKED_REFUSALS
-            and now - self._refused_since >= self._blocked_after
+            and now - self._refused_since >= self._blocked_after()
         ):
             # Nothing has passed for a while: a full window, not a rate a little too high.
             # The cuts made meanwhile measured nothing: resume at the rate before them.
@@ -948,6 +935,13 @@ class Governor:
                 # Nothing saved up under the old rate leaves in a burst. (Slow start,
                 # though, should try its first rate at once.)
                 self.bucket.drain(now)
+
+    def _blocked_after(self) -> float:
+        """Seconds a streak of refusals lasts before the limiter counts as blocked (see
+        `BLOCKED_INTERVALS`; nothing is accepted during a streak, so the accepted rate is
+        the one before it)."""
+        accepted = max(MIN_RATE, self.rate_control.accepted_rate())
+        return max(BLOCKED_AFTER, BLOCKED_INTERVALS / accepted)
 
     def _pace(self, now: float) -> None:
         """Set the pacer's bucket to the rate. Turns spaced strictly leave a margin

@@ -244,7 +244,7 @@ class Throttle:
         retry_later = not_before is not None and not_before > now
         if not retry_later and (
             not self._ready
-            and self._slot_free()
+            and self._slot_free(now)
             and not (self._retrying and self._retrying[0][0] <= now)
         ):
             wait, probe = self._governor.admit(now)
@@ -380,10 +380,9 @@ class Throttle:
                 await self._sleep_or_until(until - now, event)
                 return
 
-    def _slot_free(self) -> bool:
+    def _slot_free(self, now: float) -> bool:
         in_flight = self._max_concurrency - self._free_slots
-        limit = self._governor.in_flight_limit(self._max_concurrency, self._clock.monotonic())
-        return in_flight < limit
+        return in_flight < self._governor.in_flight_limit(self._max_concurrency, now)
 
     def _grant(self, now: float, probe: bool, queued: float) -> Ticket:
         self._free_slots -= 1
@@ -414,7 +413,7 @@ class Throttle:
             due.append(heapq.heappop(self._retrying)[2])
         self._ready.extendleft(reversed(due))  # retries first, the earliest due first
         wait = math.inf
-        while self._ready and self._slot_free():
+        while self._ready and self._slot_free(now):
             waiter = self._ready[0]
             if waiter.future.done():  # cancelled, or past its deadline
                 self._ready.popleft()
@@ -427,11 +426,11 @@ class Throttle:
         # Requests wait for the rate (not for a slot, nor for a hold): the rate may grow.
         self._rate_bound = (
             bool(self._ready)
-            and self._slot_free()
+            and self._slot_free(now)
             and wait < math.inf
             and self._governor.hold is None
         )
-        wake = now + wait if self._ready and self._slot_free() else math.inf
+        wake = now + wait if self._ready and self._slot_free(now) else math.inf
         if self._retrying:
             wake = min(wake, self._retrying[0][0])
         if self._deadlines:

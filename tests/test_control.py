@@ -431,6 +431,7 @@ def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -
 def test_an_open_session_starts_with_a_small_window_that_grows_per_answer() -> None:
     governor = _governor()
     assert governor.in_flight_limit(16, 0.0) == INITIAL_WINDOW
+    _send(governor, 0.0)
     for _ in range(5):
         governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=1.0, probe=False)
     assert governor.in_flight_limit(16, 1.0) == INITIAL_WINDOW + 5
@@ -443,6 +444,7 @@ def test_the_open_window_doubles_no_faster_than_time_allows() -> None:
     # at 16 before a burst of 40 ran out, and 16 requests in flight would be refused at once.
     governor = _governor()
     assert governor.in_flight_limit(16, 0.0) == INITIAL_WINDOW
+    _send(governor, 0.0)  # the window's clock starts with the first turn
     for i in range(50):
         governor.on_answer(Answer.ACCEPTED, sent_at=i / 1000, now=(i + 1) / 1000, probe=False)
     assert governor.in_flight_limit(16, 0.05 * OPEN_DOUBLING) == INITIAL_WINDOW
@@ -660,6 +662,7 @@ def test_a_window_refused_with_half_its_room_unused_is_forgotten_for_a_rate() ->
     sent_at, _ = _send(governor, 0.5)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.001, probe=False)
     governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.501, probe=False)
+    assert governor.refused == 1  # counted once, though it is learned from as a rate
     assert governor.window is None
     assert governor.window_calls is None
     assert governor.rate_control.mode is Mode.LEARNING  # a rate, learned from the refusal
