@@ -10,7 +10,8 @@ tells it every answer; the governor keeps the state those answers build up:
   doubles every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD` times ahead of the
   fastest rate a request was accepted at, until a 429 shows where the limit lies. From
   then on it follows CUBIC (RFC 9438), as botocore's adaptive mode does, with its scale
-  relative to the rate so that the curve has one shape at any rate.
+  relative to the rate so that the curve has one shape at any rate, and its clock slowed
+  below `CUBIC_CLOCK_RATE` so that a climb spans as many requests at a slow rate.
   How deep a cut goes depends on the **delivery rate**: between two refusals the server's
   bucket was empty at both ends, so what it accepted in between, over that time, is at
   most what it allows (TCP BBR measures delivery rate the same way). When it confirms the
@@ -66,6 +67,8 @@ __all__ = [
     "BLOCKED_AFTER",
     "BLOCKED_INTERVALS",
     "CUBIC_BETA",
+    "CUBIC_CLOCK_RATE",
+    "CUBIC_SLOWEST_CLOCK",
     "MIN_RATE",
     "OPEN_DOUBLING",
     "Answer",
@@ -80,6 +83,13 @@ __all__ = [
 # that the curve has the same shape at 5/s as at 500/s (0.4 % of W_max per s**3: back to
 # W_max 2.3 s after a shallow cut, 5 % beyond it 2.3 s later).
 CUBIC_SCALE: Final = 0.004
+# CUBIC's clock runs in seconds at `CUBIC_CLOCK_RATE` requests a second and above; below,
+# slower in proportion to the plateau (at most `1 / CUBIC_SLOWEST_CLOCK` times slower), so
+# that a climb spans as many requests at 8/s as at 40/s and ends in a refusal as rarely. In
+# seconds, a climb of 2.3 s spanned 18 requests at 8/s (4 % refused) and 5 at 2/s (one
+# refused in six). The bound keeps a plateau learned too low from holding for minutes.
+CUBIC_CLOCK_RATE: Final = 40.0
+CUBIC_SLOWEST_CLOCK: Final = 0.25
 CUBIC_BETA: Final = 0.7
 # The learned rate never drops below this (requests per second), so a session always moves.
 MIN_RATE: Final = 0.5
@@ -307,7 +317,7 @@ class RateControl:
         if self.mode is Mode.LEARNING:
             self.grow(now)
         elif self.last_cut is not None:
-            scale = CUBIC_SCALE * self.last_max
+            scale = self._cubic_scale()
             cubic = scale * (now - self.last_cut - self._k) ** 3 + self.last_max
             # Never more than twice what is passing now: after a spell without demand,
             # CUBIC's clock would otherwise jump the rate far beyond anything tried.
@@ -383,8 +393,14 @@ class RateControl:
         # plateau: the plateau is then the rate itself.
         self.last_max = max(self.last_max, self.rate)
         # CUBIC's K: the time the curve takes to climb back to `last_max` from this cut.
-        self._k = ((self.last_max - self.rate) / (CUBIC_SCALE * self.last_max)) ** (1.0 / 3.0)
+        self._k = ((self.last_max - self.rate) / self._cubic_scale()) ** (1.0 / 3.0)
         return True
+
+    def _cubic_scale(self) -> float:
+        """CUBIC's C for this plateau: relative to it, and its clock slowed at slow rates
+        (see `CUBIC_CLOCK_RATE`; time scaled by `clock` is C scaled by its cube)."""
+        clock = min(1.0, max(CUBIC_SLOWEST_CLOCK, self.last_max / CUBIC_CLOCK_RATE))
+        return CUBIC_SCALE * self.last_max * clock**3
 
     def accepted_rate(self) -> float:
         """Requests accepted per second, over the `MEASURE_WINDOW` up to the last accepted."""

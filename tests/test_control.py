@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from c1iam._control import (
     BLOCKED_AFTER,
     CUBIC_BETA,
+    CUBIC_CLOCK_RATE,
+    CUBIC_SLOWEST_CLOCK,
     END_GAME_SPACING,
     INITIAL_WINDOW,
     MEASURED_BETA,
@@ -216,6 +218,33 @@ def test_leaving_slow_start_above_a_confirmed_plateau_keeps_cubic_real() -> None
     assert isinstance(control._k, float)
     control.on_accepted(1.5, 1.5, rate_bound=True, backlog=10**6)
     assert isinstance(control.rate, float)
+
+
+def _climb_back(rate: float) -> float:
+    """Seconds a configured `rate`, cut by its first refusal, takes to climb back to it."""
+    control = RateControl(ceiling=rate)
+    assert control.on_refused(sent_at=0.0, now=0.0)
+    assert control.last_max == rate
+    assert control.rate == pytest.approx(rate * MEASURED_BETA)
+    now = 0.0
+    while (control.rate or 0.0) < rate * 0.999:
+        now += 0.01
+        control.on_accepted(now, now, rate_bound=True, backlog=10**6)
+    return now
+
+
+def test_cubic_climbs_back_in_as_many_requests_at_a_slow_rate() -> None:
+    # At CUBIC_CLOCK_RATE and above, CUBIC's curve runs in seconds; below, slower in
+    # proportion, so that a climb spans as many requests and ends in a refusal as rarely
+    # (at 2/s, a climb of 2.3 s spanned 5 requests: one refused in six). Never more than
+    # 1 / CUBIC_SLOWEST_CLOCK times slower, or a plateau learned too low would hold for
+    # minutes.
+    fast = _climb_back(2 * CUBIC_CLOCK_RATE)
+    assert _climb_back(CUBIC_CLOCK_RATE) == pytest.approx(fast, rel=0.02)
+    assert _climb_back(CUBIC_CLOCK_RATE / 2) == pytest.approx(fast * 2, rel=0.02)
+    slowest = CUBIC_CLOCK_RATE * CUBIC_SLOWEST_CLOCK
+    assert _climb_back(slowest) == pytest.approx(fast / CUBIC_SLOWEST_CLOCK, rel=0.02)
+    assert _climb_back(slowest / 4) == pytest.approx(fast / CUBIC_SLOWEST_CLOCK, rel=0.02)
 
 
 def test_the_rate_never_drops_below_the_floor_nor_above_the_ceiling() -> None:
