@@ -33,7 +33,13 @@ from urllib.parse import urlsplit, urlunsplit
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from ._control import BUCKET_CAPACITY, Answer, Mode
+from ._control import (
+    BUCKET_CAPACITY,
+    STRICT_SPACING_MARGIN,
+    STRICT_SPACING_MARGIN_SHARE,
+    Answer,
+    Mode,
+)
 from ._store import RemoteAnswer, Snapshot, StoreState
 from ._throttle import Clock
 
@@ -56,8 +62,10 @@ STREAM_LENGTH: Final = 5000
 
 # KEYS[1]: the schedule (the next free slot and the µs between slots it was booked at),
 # KEYS[2]: the state (its `rate` paces, when there is one).
-# ARGV[1]: µs between sends (0: unpaced), ARGV[2]: µs of tolerance
-# (a send may go that much ahead of its slot), ARGV[3]: µs ahead a slot may be booked.
+# ARGV[1]: µs between sends (0: unpaced), ARGV[2]: intervals of tolerance (a send may go
+# that much ahead of its slot), ARGV[3]: intervals ahead a slot may be booked, ARGV[4] and
+# ARGV[5]: the margin of turns spaced strictly (µs, and at most this share of an interval:
+# `_control.strict_interval`; 0 when not strict).
 # Returns {µs to wait for the slot booked, Redis' time in µs}; or, when the next slot is
 # further ahead than that, nothing booked and {-(µs until it may be booked), time}: a slot
 # booked far ahead would keep the rate it was booked at after a cut.
@@ -72,6 +80,7 @@ end
 if interval <= 0 then
   return {0, now}
 end
+interval = interval + math.min(tonumber(ARGV[4]), tonumber(ARGV[5]) * interval)
 local booked = redis.call('HMGET', KEYS[1], 'tat', 'interval')
 local tat = tonumber(booked[1] or '0')
 if tat < now then
@@ -211,18 +220,28 @@ class RedisStore:
                 adopt(learned)
         self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def reserve(self, rate: float | None) -> float:
+    async def reserve(self, rate: float | None, *, strict: bool = False) -> float:
         """Book a send on the shared schedule (see `_GCRA`): seconds to wait for it, or,
-        negative, seconds until one may be booked. 0.0 while Redis is away."""
+        negative, seconds until one may be booked. 0.0 while Redis is away. `strict`: one
+        `strict_interval` after the last booked, with no tolerance (a server whose bucket
+        holds one token refuses a turn that catches up, whoever's it is)."""
         if not self._connected:
             return 0.0
         interval = 0 if rate is None else round(1e6 / rate)
+        tolerance = 0.0 if strict else BUCKET_CAPACITY - 1.0
+        margin = round(STRICT_SPACING_MARGIN * 1e6) if strict else 0
         sent = self._clock.monotonic()
         try:
             wait_us, now_us = await asyncio.wait_for(
                 self._gcra(
                     keys=[self._schedule_key, self._state_key],
-                    args=[interval, BUCKET_CAPACITY - 1.0, BOOKING_HORIZON],
+                    args=[
+                        interval,
+                        tolerance,
+                        BOOKING_HORIZON,
+                        margin,
+                        STRICT_SPACING_MARGIN_SHARE,
+                    ],
                 ),
                 self._timeout,
             )

@@ -4,7 +4,8 @@ The throttle (`_throttle.py`) decides alone, with its `Governor` (`_control.py`)
 only arbitrates and carries what sessions on one API key must agree on:
 
 - the **schedule**: `reserve(rate)` books the next send time on a schedule common to every
-  session (GCRA), and says how long to wait for it;
+  session (GCRA), and says how long to wait for it (`strict=True`: turns spaced strictly,
+  one `strict_interval` apart with no tolerance, as the governor's own pacer spaces them);
 - the **answers**: `publish(...)` hands each answer that teaches something (accepted, 429,
   503) to the other sessions, whose governors learn from it as from their own, so a cut
   or a hold made by one session is made by all, and their rate is learned from what the
@@ -82,9 +83,10 @@ class ThrottleStore(Protocol):
         what this session learned, for the others."""
         ...
 
-    async def reserve(self, rate: float | None) -> float:
-        """Book a send on the common schedule at `rate` (None: unpaced): seconds to wait
-        for it; negative: nothing booked, ask again in that many seconds."""
+    async def reserve(self, rate: float | None, *, strict: bool = False) -> float:
+        """Book a send on the common schedule at `rate` (None: unpaced; `strict`: spaced
+        strictly, see `Governor.strict_spacing`): seconds to wait for it; negative: nothing
+        booked, ask again in that many seconds."""
         ...
 
     def publish(
@@ -121,7 +123,7 @@ class LocalStore:
     ) -> None:
         """Nothing to join."""
 
-    async def reserve(self, rate: float | None) -> float:
+    async def reserve(self, rate: float | None, *, strict: bool = False) -> float:
         """The governor's own bucket is the schedule: no wait beyond it."""
         return 0.0
 

@@ -217,7 +217,7 @@ class Throttle:
                 if held and not ticket.probe:
                     return False
                 rate = self._governor.rate
-                wait = await self._store.reserve(rate)
+                wait = await self._store.reserve(rate, strict=self._governor.strict_spacing)
                 self._shared_bound = wait != 0.0
                 if wait >= 0.0:
                     break

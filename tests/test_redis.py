@@ -21,6 +21,9 @@ import pytest
 
 import c1iam
 import c1iam._redis
+from c1iam._control import Mode, strict_interval
+from c1iam._store import Snapshot
+from c1iam._throttle import SystemClock
 from c1iam.testing import FakeCloudOne, RateLimit
 
 pytestmark = pytest.mark.anyio
@@ -79,6 +82,38 @@ async def test_a_cut_by_one_session_slows_every_session(
         assert stats.shared_sessions == 2
         assert stats.rate_limited == 0  # the other session's 429 is not this one's
         assert first.stats().rate_limited == 1
+
+
+async def _booked_waits(url: str, prefix: str, *, strict: bool) -> list[float]:
+    """Three turns booked back to back at 40/s on a fresh schedule: the wait for each."""
+    store = c1iam._redis.RedisStore(
+        url, scope=f"strict-{strict}", prefix=prefix, clock=SystemClock()
+    )
+    await store.start(
+        learn=lambda _: None,
+        snapshot=lambda: Snapshot(rate=None, mode=Mode.OPEN, hold_until=None),
+        adopt=lambda _: None,
+    )
+    try:
+        assert store.state().shared
+        return [await store.reserve(40.0, strict=strict) for _ in range(3)]
+    finally:
+        await store.aclose()
+
+
+async def test_turns_spaced_strictly_are_booked_a_strict_interval_apart(
+    redis_url: str, redis_prefix: str
+) -> None:
+    # A server whose bucket holds one token refuses a turn that catches up, whoever's it
+    # is: spaced strictly, the shared schedule books no tolerance, and the pacer's margin.
+    loose = await _booked_waits(redis_url, redis_prefix, strict=False)
+    strict = await _booked_waits(redis_url, redis_prefix, strict=True)
+    # (Each booking takes a Redis round trip, well under the 3 ms allowed.)
+    assert loose[0] == strict[0] == 0.0
+    assert loose[1] == pytest.approx(0.5 / 40.0, abs=0.003)  # half an interval ahead
+    assert strict[1] == pytest.approx(strict_interval(40.0), abs=0.003)
+    assert strict[2] - strict[1] == pytest.approx(strict_interval(40.0), abs=0.003)
+    assert strict_interval(40.0) > 1.0 / 40.0
 
 
 async def test_a_pause_by_one_session_holds_every_session(
