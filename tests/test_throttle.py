@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Callable
 
 import pytest
 
 import c1iam
 from c1iam._control import END_GAME_SPACING, Answer, strict_interval
+from c1iam._store import RemoteAnswer, Snapshot, StoreState
 from c1iam._throttle import PRECISE_SPIN, Throttle, Ticket
 from tests.conftest import FakeClock
 
@@ -228,4 +230,55 @@ async def test_every_retry_is_counted_an_immediate_one_too(clock: FakeClock) -> 
     throttle.finish(await throttle.acquire(not_before=clock.monotonic() + 1.0), Answer.ACCEPTED)
     throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
     assert throttle.stats().retries == 2
+    await throttle.aclose()
+
+
+class _BookingStore:
+    """A shared store that books every turn at once, and remembers how it was asked."""
+
+    shared = True
+
+    def __init__(self) -> None:
+        self.bookings: list[tuple[float | None, bool]] = []
+
+    def state(self) -> StoreState:
+        return StoreState(shared=True, sessions=2)
+
+    async def start(
+        self,
+        *,
+        learn: Callable[[RemoteAnswer], None],
+        snapshot: Callable[[], Snapshot],
+        adopt: Callable[[Snapshot], None],
+    ) -> None:
+        return None
+
+    async def reserve(self, rate: float | None, *, strict: bool = False) -> float:
+        self.bookings.append((rate, strict))
+        return 0.0
+
+    def publish(
+        self,
+        answer: Answer,
+        *,
+        sent_at: float,
+        retry_after: float | None,
+        sent_rate: float | None,
+    ) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_shared_schedule_books_turns_spaced_strictly_as_such(clock: FakeClock) -> None:
+    # The shared schedule, not this session's pacer alone, must keep turns a strict interval
+    # apart: another session's turn could otherwise reach a bucket of one too early.
+    store = _BookingStore()
+    throttle = Throttle(max_concurrency=4, rate=40.0, pause_threshold=5.0, clock=clock, store=store)
+    throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
+    # Any refusal of a configured rate spaces turns strictly (see test_control).
+    throttle.finish(await throttle.acquire(), Answer.REFUSED)
+    throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
+    assert [strict for _, strict in store.bookings] == [False, False, True]
     await throttle.aclose()
