@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from c1iam.testing import FakeCloudOne, Outages, RateLimit
+from c1iam.testing import FakeCloudOne, Fault, Outages, RateLimit
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,11 @@ def _serve(pipe: Connection, options: dict[str, Any]) -> None:
         rate_limit = options.pop("rate_limit", None)
         outages = options.pop("outages", None)
         send_user_ids = options.pop("send_user_ids", False)
+        latency = options.pop("latency", 0.0)
         async with FakeCloudOne(**options) as fake:
+            if latency:
+                # Every request waits that long before the limiter sees it: a round trip.
+                fake.inject(Fault.delay(latency, times=2**31))
             if rate_limit is not None:
                 fake.rate_limit = RateLimit(**rate_limit)
             if outages is not None:

@@ -1,7 +1,7 @@
 """Throttling benchmark: a sweep over the server shapes users meet, worst row first.
 
     python -m benchmarks.bench_throttle [--rate 40] [--concurrency 16] [--quick] [--only TEXT]
-        [--client TEXT]
+        [--client TEXT] [--latency SECONDS]
 
 N `users.modify` calls through one `asyncio.gather`, each scenario against a fresh fake
 server in a child process (`benchmarks/_server.py`), side by side in one run:
@@ -17,6 +17,10 @@ server in a child process (`benchmarks/_server.py`), side by side in one run:
   on its own after `Retry-After` or exponential backoff with full jitter;
 - a web backend: 200 concurrent calls with `RetryPolicy(fail_fast=True, deadline=1)`
   against a 20/s server (burst 5): latency and the share that succeeded.
+
+`--latency` holds every request that long at the server before its limiter sees it: a
+round trip as long as a real API's (50-300 ms away), over real HTTP (the web backend stays
+on loopback).
 
 "time / best" is the completion time against the best possible: N/R for a bucket (plus
 the maintenance window), for a sliding window the start of its last needed window. "429"
@@ -91,9 +95,15 @@ def run(
     client_rate: float | None,
     rate_limit: dict[str, Any],
     outages: dict[str, Any] | None = None,
+    latency: float = 0.0,
 ) -> tuple[float, dict[int, int]]:
     with served(
-        users=requests, seed=1, send_user_ids=True, rate_limit=rate_limit, outages=outages
+        users=requests,
+        seed=1,
+        send_user_ids=True,
+        rate_limit=rate_limit,
+        outages=outages,
+        latency=latency,
     ) as (server, statuses):
         started = time.perf_counter()
         asyncio.run(client(server, concurrency, client_rate))
@@ -139,9 +149,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="N = 10 R only")
     parser.add_argument("--only", help="only the rows whose server label contains this")
     parser.add_argument("--client", help="only the rows whose client label contains this")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds each request is held (a round trip)"
+    )
     args = parser.parse_args()
     rate, concurrency = args.rate, args.concurrency
-    print(f"server R = {rate:g}/s, max_concurrency {concurrency}\n")
+    trip = f", round trip +{args.latency * 1000:g} ms" if args.latency else ""
+    print(f"server R = {rate:g}/s, max_concurrency {concurrency}{trip}\n")
     print("| server | client | N | time / best | 429 | note |")
     print("|---|---|---|---|---|---|")
     learned_rows: list[tuple[str, int, float, float]] = []
@@ -169,6 +183,7 @@ def main() -> None:
             client_rate=client_rate,
             rate_limit=limit,
             outages=outages,
+            latency=args.latency,
         )
         answered = sum(statuses.values())
         share = statuses.get(429, 0) / answered
