@@ -234,9 +234,8 @@ async def test_every_retry_is_counted_an_immediate_one_too(clock: FakeClock) -> 
 
 
 class _BookingStore:
-    """A shared store that books every turn at once, and remembers how it was asked."""
-
-    shared = True
+    """A shared store (any store but `LocalStore` is) that books every turn at once, and
+    remembers how it was asked."""
 
     def __init__(self) -> None:
         self.bookings: list[tuple[float | None, bool]] = []
