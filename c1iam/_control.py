@@ -6,12 +6,14 @@ tells it every answer; the governor keeps the state those answers build up:
 - the **rate** (`RateControl`): open until the first 429 (the first round trip starts
   with `INITIAL_WINDOW` requests in flight, +1 per accepted answer and doubling at most
   every `OPEN_DOUBLING` seconds, so a small burst or window refuses a few requests, not
-  `max_concurrency`). Then *slow start*: from what the server accepted, the rate
-  doubles every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD` times ahead of the
-  fastest rate a request was accepted at, until a 429 shows where the limit lies. From
-  then on it follows CUBIC (RFC 9438), as botocore's adaptive mode does, with its scale
-  relative to the rate so that the curve has one shape at any rate, and its clock slowed
-  below `CUBIC_CLOCK_RATE` so that a climb spans as many requests at a slow rate.
+  `max_concurrency`). Then *slow start*: from what the server accepted, the rate doubles
+  every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD` times ahead of the fastest rate a
+  request was accepted at, until a 429 shows where the limit lies. That rate floors the cut
+  which ends slow start, unless the open flood showed the server saving tokens, which it
+  lends slow start's requests far above its rate (`SAVED_TOKENS_TRUSTED`). From then on it
+  follows CUBIC (RFC 9438), as botocore's adaptive mode does, with its scale relative to the
+  rate so that the curve has one shape at any rate, and its clock slowed below
+  `CUBIC_CLOCK_RATE` so that a climb spans as many requests at a slow rate.
   How deep a cut goes depends on the **delivery rate**: between two refusals the server's
   bucket was empty at both ends, so what it accepted in between, over that time, is at
   most what it allows (TCP BBR measures delivery rate the same way). When it confirms the
@@ -128,6 +130,13 @@ CONFIRMED_SHARE: Final = 0.8
 # With turns spaced strictly (`Governor.strict_spacing`), a refused rate is the limit's
 # own neighbourhood: CUBIC's plateau goes no lower than this share of it.
 STRICT_PLATEAU_SHARE: Final = 0.98
+# Slow start's fastest accepted rate floors the cut that ends it only when the open flood
+# got at most this many requests through before its first 429. A bucket that held more
+# saves tokens again while slow start is slow, and lends them to requests far above its
+# rate: a bucket of 5 at 40/s let slow start's requests through at 110/s, and the floor
+# then held the rate near 100/s, a cut more per round trip. A bucket of one or two lends
+# at most one request so.
+SAVED_TOKENS_TRUSTED: Final = 2
 # The window over which accepted requests are counted for the first estimate (seconds).
 MEASURE_WINDOW: Final = 1.0
 # Tokens the pacer may save: a little over one, so that the pacer waking a moment late
@@ -271,6 +280,8 @@ class RateControl:
     # The highest rate slow start saw accepted, when it ended with a cut (0.0 after the
     # next cut).
     _left_slow_start_at: float = 0.0
+    # Requests the open flood got through before the first 429 (see `SAVED_TOKENS_TRUSTED`).
+    _flood_accepted: int = 0
     _accepted: collections.deque[float] = attrs.field(factory=collections.deque)
     # Recent refusals that cut: [send time, requests accepted since], for delivery rates.
     _refusals: collections.deque[list[float]] = attrs.field(factory=collections.deque)
@@ -354,6 +365,7 @@ class RateControl:
                 self.rate = min(self.rate, self.ceiling)
             self.mode = Mode.LEARNING
             self._started, self._start_rate, self._confirmed = now, self.rate, self.rate
+            self._flood_accepted = len(self._accepted)
             # The episode lasts a moment longer: slow start's first request leaves at once,
             # and finds the server's bucket as empty as the flood left it. Its refusal is
             # this congestion, not a sign that the new rate is too high.
@@ -363,14 +375,15 @@ class RateControl:
         # once for every 0.1 s its answer took (5x in a round trip of 250 ms).
         refused = self.rate if sent_rate is None else min(self.rate, sent_rate)
         # CUBIC climbs back to its plateau (`last_max`) and holds near it. Where that lies,
-        # and how far to cut, depends on what the refused rate is worth: when the server
-        # was measured delivering nearly as much, the limit lies just below it. Rates known
-        # to pass count as delivered: the one slow start saw accepted, for the first cut
-        # after it (the delivery rate since the first 429 measures slow start, not the
-        # server); and, while nothing is measured, a configured rate (a wrong one shows in
-        # the next refusal's measurement). Turns spaced strictly were refused at the rate
-        # itself, as a bucket of one refuses only requests closer together than its
-        # interval and such turns never are: the plateau stays just below it.
+        # and how far to cut, depends on what the refused rate is worth: when the server was
+        # measured delivering nearly as much, the limit lies just below it. Rates known to
+        # pass count as delivered: the one slow start saw accepted, for the first cut after
+        # it (the delivery rate since the first 429 measures slow start, not the server),
+        # unless the server had tokens saved to lend it; and, while nothing is measured, a
+        # configured rate (a wrong one shows in the next refusal's measurement). Turns
+        # spaced strictly were refused at the rate itself, as a bucket of one refuses only
+        # requests closer together than its interval and such turns never are: the plateau
+        # stays just below it.
         if delivered is None:
             delivered = refused if self.ceiling is not None else 0.0
         delivered = max(delivered, min(refused, self._left_slow_start_at))
@@ -382,8 +395,9 @@ class RateControl:
         beta = MEASURED_BETA if confirmed else CUBIC_BETA
         self.rate = max(MIN_RATE, self.last_max * beta)
         self._left_slow_start_at = 0.0  # it speaks for the first cut after slow start only
-        if self.mode is Mode.LEARNING:
-            # Leaving slow start: a rate requests were accepted at is known to pass.
+        if self.mode is Mode.LEARNING and self._flood_accepted <= SAVED_TOKENS_TRUSTED:
+            # Leaving slow start: a rate requests were accepted at is known to pass, unless
+            # the server had tokens saved to lend them (see `SAVED_TOKENS_TRUSTED`).
             self._left_slow_start_at = min(self._confirmed, refused)
             self.rate = max(self.rate, self._left_slow_start_at * MEASURED_BETA)
         if self.ceiling is not None:

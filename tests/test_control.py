@@ -454,6 +454,27 @@ def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -
     assert control.rate == pytest.approx(36.1 * CUBIC_BETA)
 
 
+@pytest.mark.parametrize(("flood", "vouched"), [(1, True), (2, True), (3, False), (5, False)])
+def test_slow_starts_rates_vouch_for_nothing_once_the_flood_showed_tokens_saved(
+    flood: int, vouched: bool
+) -> None:
+    # The open flood got `flood` requests through before its first 429. A bucket that holds
+    # several saves them again while slow start is slow, and lends them to requests far
+    # above its rate: here, 110/s.
+    control = RateControl(ceiling=None)
+    for i in range(flood):
+        control.on_accepted(i / 100, i / 100, rate_bound=True)
+    control.on_refused(sent_at=0.05, now=0.05)  # slow start from what passed
+    for i in range(1, 6):
+        control.on_accepted(0.1 + i / 110, 0.1 + i / 110, rate_bound=True, sent_rate=110.0)
+    control.rate = 120.0
+    assert control.on_refused(sent_at=0.2, now=0.2, sent_rate=120.0)
+    assert control.mode is Mode.STEADY
+    # Nothing measured yet (0.15 s since the first 429): only slow start's rate can vouch.
+    expected = 110.0 * MEASURED_BETA if vouched else 120.0 * CUBIC_BETA
+    assert control.rate == pytest.approx(expected)
+
+
 # -- the in-flight window before anything is refused ------------------------------------------
 
 
