@@ -152,6 +152,8 @@ def redacted(url: str) -> str:
 class RedisStore:
     """A `ThrottleStore` in Redis (see the module docstring)."""
 
+    shared: bool = True
+
     def __init__(
         self,
         url: str,

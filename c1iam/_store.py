@@ -67,6 +67,10 @@ class StoreState:
 class ThrottleStore(Protocol):
     """What a throttle shares, and with whom (see the module docstring)."""
 
+    # Whether sessions share this store's schedule: the throttle then books every turn with
+    # `reserve`, and its own pacer no longer knows every turn that reaches the server.
+    shared: bool
+
     def state(self) -> StoreState:
         """Shared now or not, and with how many sessions."""
         ...
@@ -108,7 +112,7 @@ class ThrottleStore(Protocol):
 class LocalStore:
     """The default: the session's governor is the whole state; nothing is shared."""
 
-    shared = False
+    shared: bool = False
 
     def state(self) -> StoreState:
         """Never shared."""

@@ -149,9 +149,9 @@ class Throttle:
         store: ThrottleStore | None = None,
     ) -> None:
         self._clock = clock
-        # Shared with other sessions through `store` (a `LocalStore`: not shared).
+        # Shared with other sessions through `store` (by default a `LocalStore`: not shared).
         self._store: ThrottleStore = store if store is not None else LocalStore()
-        self._shared = not isinstance(self._store, LocalStore)
+        self._shared = self._store.shared
         self._joining: asyncio.Future[None] | None = None
         self._shared_bound = False  # the last request waited for the shared schedule
         self._remote_refused = 0

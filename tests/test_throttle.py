@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 
 import pytest
 
 import c1iam
 from c1iam._control import END_GAME_SPACING, Answer, strict_interval
-from c1iam._store import RemoteAnswer, Snapshot, StoreState
+from c1iam._store import LocalStore, StoreState
 from c1iam._throttle import PRECISE_SPIN, Throttle, Ticket
 from tests.conftest import FakeClock
 
@@ -233,9 +232,10 @@ async def test_every_retry_is_counted_an_immediate_one_too(clock: FakeClock) -> 
     await throttle.aclose()
 
 
-class _BookingStore:
-    """A shared store (any store but `LocalStore` is) that books every turn at once, and
-    remembers how it was asked."""
+class _BookingStore(LocalStore):
+    """A shared store that books every turn at once, and remembers how it was asked."""
+
+    shared = True
 
     def __init__(self) -> None:
         self.bookings: list[tuple[float | None, bool]] = []
@@ -243,31 +243,9 @@ class _BookingStore:
     def state(self) -> StoreState:
         return StoreState(shared=True, sessions=2)
 
-    async def start(
-        self,
-        *,
-        learn: Callable[[RemoteAnswer], None],
-        snapshot: Callable[[], Snapshot],
-        adopt: Callable[[Snapshot], None],
-    ) -> None:
-        return None
-
     async def reserve(self, rate: float | None, *, strict: bool = False) -> float:
         self.bookings.append((rate, strict))
         return 0.0
-
-    def publish(
-        self,
-        answer: Answer,
-        *,
-        sent_at: float,
-        retry_after: float | None,
-        sent_rate: float | None,
-    ) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
 
 
 async def test_a_shared_schedule_books_turns_spaced_strictly_as_such(clock: FakeClock) -> None:
