@@ -9,11 +9,12 @@ tells it every answer; the governor keeps the state those answers build up:
   `max_concurrency`). Then *slow start*: from what the server accepted, the rate doubles
   every `STARTUP_DOUBLING` seconds, at most `STARTUP_LEAD` times ahead of the fastest rate a
   request was accepted at, until a 429 shows where the limit lies. That rate floors the cut
-  which ends slow start, unless the open flood showed the server saving tokens, which it
-  lends slow start's requests far above its rate (`SAVED_TOKENS_TRUSTED`). From then on it
-  follows CUBIC (RFC 9438), as botocore's adaptive mode does, with its scale relative to the
-  rate so that the curve has one shape at any rate, and its clock slowed below
-  `CUBIC_CLOCK_RATE` so that a climb spans as many requests at a slow rate.
+  which ends slow start, unless what the server accepted before the first 429 showed it
+  saving tokens, which it lends slow start's requests far above its rate
+  (`SAVED_TOKENS_TRUSTED`). From then on it follows CUBIC (RFC 9438), as botocore's adaptive
+  mode does, with its scale relative to the rate so that the curve has one shape at any
+  rate, and its clock slowed below `CUBIC_CLOCK_RATE` so that a climb spans as many requests
+  at a slow rate.
   How deep a cut goes depends on the **delivery rate**: between two refusals the server's
   bucket was empty at both ends, so what it accepted in between, over that time, is at
   most what it allows (TCP BBR measures delivery rate the same way). When it confirms the
@@ -130,12 +131,15 @@ CONFIRMED_SHARE: Final = 0.8
 # With turns spaced strictly (`Governor.strict_spacing`), a refused rate is the limit's
 # own neighbourhood: CUBIC's plateau goes no lower than this share of it.
 STRICT_PLATEAU_SHARE: Final = 0.98
-# Slow start's fastest accepted rate floors the cut that ends it only when the open flood
-# got at most this many requests through before its first 429. A bucket that held more
-# saves tokens again while slow start is slow, and lends them to requests far above its
-# rate: a bucket of 5 at 40/s let slow start's requests through at 110/s, and the floor
-# then held the rate near 100/s, a cut more per round trip. A bucket of one or two lends
-# at most one request so.
+# Slow start's fastest accepted rate floors the cut that ends it only when at most this
+# many requests were accepted in the `MEASURE_WINDOW` before the first 429 (slow start
+# then begins at `STARTUP_MIN_RATE`). More, and the server held more tokens or refilled
+# them faster than slow start begins: it saves them again while slow start is slow, and
+# lends them to requests far above its rate. A bucket of 5 at 40/s let slow start's
+# requests through at 110/s, and the floor then held the rate near 100/s, a cut more per
+# round trip. A bucket of one or two, flooded at once, lends at most one request so.
+# (Requests accepted before a flood count too: the floor is then given up, and the cut
+# that ends slow start is the deeper one of a rate nothing vouches for.)
 SAVED_TOKENS_TRUSTED: Final = 2
 # The window over which accepted requests are counted for the first estimate (seconds).
 MEASURE_WINDOW: Final = 1.0
@@ -280,7 +284,8 @@ class RateControl:
     # The highest rate slow start saw accepted, when it ended with a cut (0.0 after the
     # next cut).
     _left_slow_start_at: float = 0.0
-    # Requests the open flood got through before the first 429 (see `SAVED_TOKENS_TRUSTED`).
+    # Requests accepted in the `MEASURE_WINDOW` before the first 429 (see
+    # `SAVED_TOKENS_TRUSTED`).
     _flood_accepted: int = 0
     _accepted: collections.deque[float] = attrs.field(factory=collections.deque)
     # Recent refusals that cut: [send time, requests accepted since], for delivery rates.
@@ -316,8 +321,7 @@ class RateControl:
         if self.mode is Mode.LEARNING and sent_rate is not None:
             self._confirmed = max(self._confirmed, sent_rate)
         self._accepted.append(now)
-        while self._accepted and self._accepted[0] <= now - MEASURE_WINDOW:
-            self._accepted.popleft()
+        self._forget_accepted_before(now - MEASURE_WINDOW)
         for refusal in self._refusals:
             if sent_at > refusal[0]:
                 refusal[1] += 1
@@ -359,7 +363,9 @@ class RateControl:
         self.last_cut = now
         if self.rate is None:
             # First 429 of an open session: what the server accepted over the last window
-            # is known to pass; slow start finds the rest.
+            # is known to pass; slow start finds the rest. (Not what it accepted before an
+            # idle spell.)
+            self._forget_accepted_before(now - MEASURE_WINDOW)
             self.rate = max(STARTUP_MIN_RATE, self.accepted_rate())
             if self.ceiling is not None:
                 self.rate = min(self.rate, self.ceiling)
@@ -415,6 +421,10 @@ class RateControl:
         (see `CUBIC_CLOCK_RATE`; time scaled by `clock` is C scaled by its cube)."""
         clock = min(1.0, max(CUBIC_SLOWEST_CLOCK, self.last_max / CUBIC_CLOCK_RATE))
         return CUBIC_SCALE * self.last_max * clock**3
+
+    def _forget_accepted_before(self, when: float) -> None:
+        while self._accepted and self._accepted[0] <= when:
+            self._accepted.popleft()
 
     def accepted_rate(self) -> float:
         """Requests accepted per second, over the `MEASURE_WINDOW` up to the last accepted."""

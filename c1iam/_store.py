@@ -69,6 +69,8 @@ class ThrottleStore(Protocol):
 
     # Whether sessions share this store's schedule: the throttle then books every turn with
     # `reserve`, and its own pacer no longer knows every turn that reaches the server.
+    # Fixed for the store's life; `state().shared` says whether it shares right now (a
+    # Redis store whose server does not answer throttles alone meanwhile).
     shared: bool
 
     def state(self) -> StoreState:

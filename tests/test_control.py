@@ -78,6 +78,20 @@ def test_the_first_429_starts_slow_start_from_what_passed() -> None:
     assert control.rate == pytest.approx(10.0)  # ten accepted in the last second
 
 
+def test_the_first_429_after_an_idle_spell_counts_nothing_accepted_before_it() -> None:
+    # Five accepted a minute ago say nothing of the burst the server holds now: slow start
+    # begins at its lowest rate, and its accepted rate vouches for the cut that ends it.
+    control = RateControl(ceiling=None)
+    for i in range(5):
+        control.on_accepted(i / 100, i / 100, rate_bound=False)
+    control.on_refused(sent_at=60.0, now=60.0)
+    assert control.rate == pytest.approx(2.0)
+    control.on_accepted(60.2, 60.2, rate_bound=True, sent_rate=40.0)
+    control.rate = 50.0
+    assert control.on_refused(sent_at=60.3, now=60.3, sent_rate=50.0)
+    assert control.rate == pytest.approx(40.0 * MEASURED_BETA)
+
+
 def test_slow_start_doubles_on_time_but_no_further_ahead_than_answers_allow() -> None:
     control = RateControl(ceiling=None)
     control.on_refused(sent_at=0.0, now=0.0)  # nothing passed: the floor of 2/s
