@@ -43,8 +43,10 @@ tells it every answer; the governor keeps the state those answers build up:
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time,
   catching up a little on a turn the pacer woke late for. A server whose bucket holds
   one token refuses such a turn however low the rate: a refused turn that left less
-  than one interval after the one before says so, as does any refusal of a configured
-  rate (the server's own). From then on turns are spaced strictly (`strict_spacing`:
+  than one interval after the one before says so, as does a refusal of a configured
+  rate (the server's own), unless two requests or more were accepted within an interval
+  before it (a busy event loop let a bunch go at once, which a bucket with a burst refuses
+  however it was spaced). From then on turns are spaced strictly (`strict_spacing`:
   one interval and `STRICT_SPACING_MARGIN` apart, counted from when each really left,
   timed precisely by the throttle), and a refusal says the limit lies just below the
   rate refused (see `STRICT_PLATEAU_SHARE`): such a bucket still refuses a request now
@@ -425,6 +427,10 @@ class RateControl:
     def _forget_accepted_before(self, when: float) -> None:
         while self._accepted and self._accepted[0] <= when:
             self._accepted.popleft()
+
+    def accepted_since(self, when: float) -> int:
+        """Requests whose acceptance was answered after `when` (within `MEASURE_WINDOW`)."""
+        return len(self._accepted) - bisect.bisect_right(self._accepted, when)
 
     def accepted_rate(self) -> float:
         """Requests accepted per second, over the `MEASURE_WINDOW` up to the last accepted."""
@@ -950,16 +956,20 @@ class Governor:
             return
         last_cut = self.rate_control.last_cut
         if (
-            (early or self.rate_control.ceiling is not None)
+            (early or (self.rate_control.ceiling is not None and not self._answered_together(now)))
             and not self.strict_spacing
             and self.rate_control.mode is Mode.STEADY
             and (last_cut is None or sent_at > last_cut)
         ):
             # It left on saved tokens, less than one interval after the turn before, which
             # a bucket of one token refuses at any rate: from now on no turn catches up.
-            # A configured rate is the server's own, so any refusal of it says as much:
+            # A configured rate is the server's own, so a refusal of it says as much:
             # the turns were too close (the first request, which opens a connection,
-            # reaches the server late, and the next on time).
+            # reaches the server late, and the next on time). Unless requests were
+            # answered together just before it: a busy event loop, ours or the server's,
+            # held them and let them go at once (an `asyncio.gather` of thousands
+            # starting), and a bucket with a burst refuses such a bunch however they
+            # were spaced. A bucket of one accepts one request of it at most.
             # (A refusal of a congestion already cut for says nothing of the spacing. The
             # rate is cut as for any refusal; turns spaced strictly keep CUBIC's plateau
             # near the rate refused, see `RateControl.on_refused`.)
@@ -975,6 +985,12 @@ class Governor:
                 # Nothing saved up under the old rate leaves in a burst. (Slow start,
                 # though, should try its first rate at once.)
                 self.bucket.drain(now)
+
+    def _answered_together(self, now: float) -> bool:
+        """Whether two or more requests were accepted within one interval of the rate
+        before `now`, so close together that the server took them in a bunch."""
+        rate = self.rate
+        return rate is not None and self.rate_control.accepted_since(now - 1.0 / rate) >= 2
 
     def _blocked_after(self) -> float:
         """Seconds a streak of refusals lasts before the limiter counts as blocked (see

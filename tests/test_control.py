@@ -449,6 +449,25 @@ def test_any_refusal_of_a_configured_rate_spaces_turns_strictly() -> None:
     assert governor.strict_spacing
 
 
+def test_a_configured_rate_refused_in_a_bunch_keeps_its_spacing() -> None:
+    # Requests held up together (an event loop busy starting thousands of calls) and let
+    # go at once: a bucket with a burst takes some of them and refuses the rest, however
+    # they were spaced. A bucket of one would have accepted one at most.
+    governor = _governor(rate=100.0)  # one turn every 10 ms
+    sent = [_send(governor, when)[0] for when in (0.0, 0.01, 0.02)]
+    for sent_at, answered in zip(sent[:2], (0.0300, 0.0302), strict=True):
+        governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=answered, probe=False)
+    governor.on_answer(Answer.REFUSED, sent_at=sent[2], now=0.0304, probe=False, early=False)
+    assert governor.rate_cuts == 1
+    assert not governor.strict_spacing
+    # Answered one interval apart, as sent: the spacing was refused.
+    later = _send(governor, 1.0)[0]
+    governor.on_answer(Answer.ACCEPTED, sent_at=later, now=1.001, probe=False)
+    refused_at = _send(governor, 1.03)[0]
+    governor.on_answer(Answer.REFUSED, sent_at=refused_at, now=1.031, probe=False, early=False)
+    assert governor.strict_spacing
+
+
 def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:
     control = RateControl(ceiling=None)
     control.on_refused(sent_at=0.0, now=0.0)  # slow start from 2/s
