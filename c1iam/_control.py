@@ -44,15 +44,15 @@ tells it every answer; the governor keeps the state those answers build up:
   catching up a little on a turn the pacer woke late for. A server whose bucket holds
   one token refuses such a turn however low the rate: a refused turn that left less
   than one interval after the one before says so, as does a refusal of a configured
-  rate (the server's own), unless two requests or more were accepted within an interval
-  before it (a busy event loop let a bunch go at once, which a bucket with a burst refuses
-  however it was spaced). From then on turns are spaced strictly (`strict_spacing`:
-  one interval and `STRICT_SPACING_MARGIN` apart, counted from when each really left,
-  timed precisely by the throttle), and a refusal says the limit lies just below the
-  rate refused (see `STRICT_PLATEAU_SHARE`): such a bucket still refuses a request now
-  and then near its rate, as arrival times jitter, and what was delivered since the
-  last cut, which held delivery back, must not drag CUBIC's plateau down with each of
-  those.
+  rate (the server's own), unless the session's last two accepted requests were answered
+  within an interval before it (a busy event loop let a bunch go at once, which a bucket
+  with a burst refuses however it was spaced). From then on turns are spaced strictly
+  (`strict_spacing`: one interval and `STRICT_SPACING_MARGIN` apart, counted from when
+  each really left, timed precisely by the throttle), and a refusal says the limit lies
+  just below the rate refused (see `STRICT_PLATEAU_SHARE`): such a bucket still refuses
+  a request now and then near its rate, as arrival times jitter, and what was delivered
+  since the last cut, which held delivery back, must not drag CUBIC's plateau down with
+  each of those.
 
 Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers,
 and `benchmarks/sim_throttle.py` runs it on virtual time against every server shape.
@@ -428,10 +428,6 @@ class RateControl:
         while self._accepted and self._accepted[0] <= when:
             self._accepted.popleft()
 
-    def accepted_since(self, when: float) -> int:
-        """Requests whose acceptance was answered after `when` (within `MEASURE_WINDOW`)."""
-        return len(self._accepted) - bisect.bisect_right(self._accepted, when)
-
     def accepted_rate(self) -> float:
         """Requests accepted per second, over the `MEASURE_WINDOW` up to the last accepted."""
         return len(self._accepted) / MEASURE_WINDOW
@@ -543,6 +539,11 @@ class Governor:
     strict_spacing: bool = False
     _last_turn: float | None = None
     _granted_early: bool = False
+    # When this session's last two accepted requests were answered (see
+    # `_answered_together`; other sessions' answers come in batches, whatever the server did).
+    _last_accepted: collections.deque[float] = attrs.field(
+        factory=lambda: collections.deque(maxlen=2)
+    )
     _end_game: bool = False  # less than `END_GAME` seconds of work wait
 
     @property
@@ -841,6 +842,8 @@ class Governor:
             rate = self.rate
             self._end_game = rate is not None and _in_end_game(rate, backlog)
         if answer is Answer.ACCEPTED:
+            if ours:
+                self._last_accepted.append(now)
             if self.rate_control.mode is Mode.OPEN:
                 self._accepted_while_open += 1
             self._unavailable_in_a_row = 0
@@ -987,10 +990,11 @@ class Governor:
                 self.bucket.drain(now)
 
     def _answered_together(self, now: float) -> bool:
-        """Whether two or more requests were accepted within one interval of the rate
-        before `now`, so close together that the server took them in a bunch."""
+        """Whether this session's last two accepted requests were answered within one
+        interval of the rate before `now`: let go in a bunch, and refused for the bunch."""
         rate = self.rate
-        return rate is not None and self.rate_control.accepted_since(now - 1.0 / rate) >= 2
+        last = self._last_accepted
+        return rate is not None and len(last) == 2 and last[0] >= now - 1.0 / rate
 
     def _blocked_after(self) -> float:
         """Seconds a streak of refusals lasts before the limiter counts as blocked (see

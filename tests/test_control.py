@@ -468,6 +468,16 @@ def test_a_configured_rate_refused_in_a_bunch_keeps_its_spacing() -> None:
     assert governor.strict_spacing
 
 
+def test_other_sessions_answers_together_say_nothing_of_a_bunch() -> None:
+    # A shared throttle hands on other sessions' answers in batches, whatever the server did.
+    governor = _governor(rate=100.0)
+    sent_at, _ = _send(governor, 0.0)
+    for answered in (0.0050, 0.0052):
+        governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=answered, probe=False, ours=False)
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.0054, probe=False, early=False)
+    assert governor.strict_spacing
+
+
 def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:
     control = RateControl(ceiling=None)
     control.on_refused(sent_at=0.0, now=0.0)  # slow start from 2/s
