@@ -45,14 +45,14 @@ tells it every answer; the governor keeps the state those answers build up:
   one token refuses such a turn however low the rate: a refused turn that left less
   than one interval after the one before says so, as does a refusal of a configured
   rate (the server's own), unless the session's last two accepted requests were answered
-  within an interval before it (a busy event loop let a bunch go at once, which a bucket
-  with a burst refuses however it was spaced). From then on turns are spaced strictly
-  (`strict_spacing`: one interval and `STRICT_SPACING_MARGIN` apart, counted from when
-  each really left, timed precisely by the throttle), and a refusal says the limit lies
-  just below the rate refused (see `STRICT_PLATEAU_SHARE`): such a bucket still refuses
-  a request now and then near its rate, as arrival times jitter, and what was delivered
-  since the last cut, which held delivery back, must not drag CUBIC's plateau down with
-  each of those.
+  within an interval before that refusal (a busy event loop let a bunch go at once, which
+  a bucket with a burst refuses however the pacer spaced its turns). From then on turns
+  are spaced strictly (`strict_spacing`: one interval and `STRICT_SPACING_MARGIN` apart,
+  counted from when each really left, timed precisely by the throttle), and a refusal
+  says the limit lies just below the rate refused (see `STRICT_PLATEAU_SHARE`): such a
+  bucket still refuses a request now and then near its rate, as arrival times jitter,
+  and what was delivered since the last cut, which held delivery back, must not drag
+  CUBIC's plateau down with each of those.
 
 Every method takes `now`, a monotonic time in seconds: the tests drive it with numbers,
 and `benchmarks/sim_throttle.py` runs it on virtual time against every server shape.
@@ -872,6 +872,7 @@ class Governor:
                 sent_rate=sent_rate,
                 tested=tested,
                 early=early,
+                ours=ours,
             )
         else:
             self._on_unavailable(now, probe=probe, retry_after=retry_after)
@@ -886,6 +887,7 @@ class Governor:
         sent_rate: float | None,
         tested: bool,
         early: bool,
+        ours: bool,
     ) -> None:
         self.refused += 1
         self._unbook(sent_at)  # a refused call does not count in a window
@@ -959,7 +961,13 @@ class Governor:
             return
         last_cut = self.rate_control.last_cut
         if (
-            (early or (self.rate_control.ceiling is not None and not self._answered_together(now)))
+            (
+                early
+                or (
+                    self.rate_control.ceiling is not None
+                    and not (ours and self._answered_together(now))
+                )
+            )
             and not self.strict_spacing
             and self.rate_control.mode is Mode.STEADY
             and (last_cut is None or sent_at > last_cut)
@@ -968,11 +976,12 @@ class Governor:
             # a bucket of one token refuses at any rate: from now on no turn catches up.
             # A configured rate is the server's own, so a refusal of it says as much:
             # the turns were too close (the first request, which opens a connection,
-            # reaches the server late, and the next on time). Unless requests were
-            # answered together just before it: a busy event loop, ours or the server's,
-            # held them and let them go at once (an `asyncio.gather` of thousands
-            # starting), and a bucket with a burst refuses such a bunch however they
-            # were spaced. A bucket of one accepts one request of it at most.
+            # reaches the server late, and the next on time). Unless this session's last
+            # two accepted requests were answered within an interval before the refusal:
+            # a busy event loop, ours or the server's, held them and let them go at once
+            # (an `asyncio.gather` of thousands starting), and a bucket with a burst
+            # refuses such a bunch however the pacer spaced their turns. (Or our loop
+            # read their answers late, together: then the next refusal decides.)
             # (A refusal of a congestion already cut for says nothing of the spacing. The
             # rate is cut as for any refusal; turns spaced strictly keep CUBIC's plateau
             # near the rate refused, see `RateControl.on_refused`.)

@@ -439,7 +439,7 @@ def test_an_on_time_turn_refused_cuts_a_learned_rate() -> None:
     assert not governor.strict_spacing  # the rate may be too high, not the spacing
 
 
-def test_any_refusal_of_a_configured_rate_spaces_turns_strictly() -> None:
+def test_a_refusal_of_a_configured_rate_spaces_turns_strictly() -> None:
     # The rate is the server's own: turns were too close, the first one late, say (it
     # opened a connection) and the next on time.
     governor = _governor(rate=100.0)
@@ -452,7 +452,7 @@ def test_any_refusal_of_a_configured_rate_spaces_turns_strictly() -> None:
 def test_a_configured_rate_refused_in_a_bunch_keeps_its_spacing() -> None:
     # Requests held up together (an event loop busy starting thousands of calls) and let
     # go at once: a bucket with a burst takes some of them and refuses the rest, however
-    # they were spaced. A bucket of one would have accepted one at most.
+    # the pacer spaced their turns. A bucket of one would have accepted one at most.
     governor = _governor(rate=100.0)  # one turn every 10 ms
     sent = [_send(governor, when)[0] for when in (0.0, 0.01, 0.02)]
     for sent_at, answered in zip(sent[:2], (0.0300, 0.0302), strict=True):
@@ -460,22 +460,40 @@ def test_a_configured_rate_refused_in_a_bunch_keeps_its_spacing() -> None:
     governor.on_answer(Answer.REFUSED, sent_at=sent[2], now=0.0304, probe=False, early=False)
     assert governor.rate_cuts == 1
     assert not governor.strict_spacing
-    # Answered one interval apart, as sent: the spacing was refused.
-    later = _send(governor, 1.0)[0]
-    governor.on_answer(Answer.ACCEPTED, sent_at=later, now=1.001, probe=False)
-    refused_at = _send(governor, 1.03)[0]
-    governor.on_answer(Answer.REFUSED, sent_at=refused_at, now=1.031, probe=False, early=False)
+
+
+@pytest.mark.parametrize(
+    ("accepted_answers", "early"),
+    [
+        ((1.005, 1.025), False),  # one answer within the interval before: no bunch
+        ((1.022, 1.025), True),  # a turn that caught up: refused for its spacing
+    ],
+)
+def test_a_configured_rate_refused_out_of_a_bunch_is_spaced_strictly(
+    accepted_answers: tuple[float, float], early: bool
+) -> None:
+    governor = _governor(rate=100.0)  # one turn every 10 ms
+    refused_at = _send(governor, 1.0)[0]
+    for answered in accepted_answers:
+        governor.on_answer(Answer.ACCEPTED, sent_at=0.9, now=answered, probe=False)
+    governor.on_answer(Answer.REFUSED, sent_at=refused_at, now=1.03, probe=False, early=early)
     assert governor.strict_spacing
 
 
-def test_other_sessions_answers_together_say_nothing_of_a_bunch() -> None:
-    # A shared throttle hands on other sessions' answers in batches, whatever the server did.
+def test_other_sessions_answers_say_nothing_of_a_bunch() -> None:
+    # A shared throttle hands on other sessions' answers in batches, whatever the server
+    # did, and their refusals were let go by their own event loops.
     governor = _governor(rate=100.0)
     sent_at, _ = _send(governor, 0.0)
     for answered in (0.0050, 0.0052):
         governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=answered, probe=False, ours=False)
     governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=0.0054, probe=False, early=False)
     assert governor.strict_spacing
+    other = _governor(rate=100.0)
+    for answered in (0.0050, 0.0052):
+        other.on_answer(Answer.ACCEPTED, sent_at=0.0, now=answered, probe=False)
+    other.on_answer(Answer.REFUSED, sent_at=0.001, now=0.0054, probe=False, ours=False)
+    assert other.strict_spacing
 
 
 def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:
