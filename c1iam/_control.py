@@ -960,14 +960,11 @@ class Governor:
             self._measure_window()
             return
         last_cut = self.rate_control.last_cut
+        spacing_refused = early or (
+            self.rate_control.ceiling is not None and not (ours and self._answered_together(now))
+        )
         if (
-            (
-                early
-                or (
-                    self.rate_control.ceiling is not None
-                    and not (ours and self._answered_together(now))
-                )
-            )
+            spacing_refused
             and not self.strict_spacing
             and self.rate_control.mode is Mode.STEADY
             and (last_cut is None or sent_at > last_cut)
