@@ -28,18 +28,19 @@ tells it every answer; the governor keeps the state those answers build up:
   answers of the last second), or 429s with nothing accepted for `BLOCKED_AFTER`
   seconds and `BLOCKED_INTERVALS` intervals of the rate accepted before (a sliding-window
   limiter whose window is full). While probing, one request at a time goes out, one per
-  `Retry-After` or, without one, spaced out (see `PROBE_FIRST`); the first answer that
-  is not refused ends the hold, and the session resumes at the rate that held before it
-  (open, after a window). A window's length and the calls it
-  takes are learned from its first block (or from the `Retry-After` that held it): from
-  then on the session keeps the window's books, at most that many calls in any such
-  span, instead of flooding it and probing it. The first block gives the length only
-  between two bounds (the last probe refused, the first accepted); each later window
-  lets one call out early to halve that gap, until it is within the books' margin.
-  One call more than the window took, at most once a minute, notices a window that
-  grew. A window refused with half its room or more unused was none (a slow token
-  bucket's first block looks like one): it is forgotten, and a rate learned instead.
-  One isolated 503 holds nobody: its own call waits, the rest go on.
+  `Retry-After` or, without one, spaced out and timed for windows of whole seconds
+  (see `PROBE_FIRST`); the first answer that is not refused ends the hold, and the
+  session resumes at the rate that held before it (open, after a window). A window's
+  length and the calls it takes are learned from its first block (or from the
+  `Retry-After` that held it): from then on the session keeps the window's books, at
+  most that many calls in any such span, instead of flooding it and probing it. The
+  first block gives the length only between two bounds (the last probe refused, the
+  first accepted); each later window lets one call out early to halve that gap, until
+  it is within the books' margin. One call more than the window took, at most once a
+  minute, notices a window that grew. A window refused with half its room or more
+  unused was none (a slow token bucket's first block looks like one): it is
+  forgotten, and a rate learned instead. One isolated 503 holds nobody: its own call
+  waits, the rest go on.
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time,
   catching up a little on a turn the pacer woke late for. A server whose bucket holds
   one token refuses such a turn however low the rate: a refused turn that left less
@@ -176,11 +177,17 @@ BLOCKED_INTERVALS: Final = 4.0
 BLOCKED_REFUSALS: Final = 4
 # Probing without a Retry-After: the first probe after `PROBE_FIRST`. A full window is then
 # probed every `PROBE_SHARE` of the time blocked so far (within `PROBE_FIRST`..`PROBE_MAX`),
+# sooner where a whole number of `WINDOW_GRAINS` since its burst comes first,
 # and once its length is known, first at its predicted reopening. An outage is probed
 # twice as late each time, up to `OUTAGE_PROBE_MAX`.
 PROBE_FIRST: Final = 0.25
 PROBE_SHARE: Final = 0.1
 PROBE_MAX: Final = 2.0
+# Window lengths a probe is timed for (seconds, see `window_probe_wait`): multiples of the
+# largest grain not above the probes' spacing, so that a window of 60 s, probed every 2 s,
+# is found at 60 s. (A probe leaves this much after the mark, for the clocks' rounding.)
+WINDOW_GRAINS: Final = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+WINDOW_MARK_MARGIN: Final = 0.001
 OUTAGE_PROBE_MAX: Final = 1.0
 _TOKEN_EPSILON: Final = 1e-9
 
@@ -188,6 +195,18 @@ _TOKEN_EPSILON: Final = 1e-9
 def _in_end_game(rate: float, backlog: int) -> bool:
     """Whether `backlog` calls waiting are less than `END_GAME` seconds of work at `rate`."""
     return backlog < rate * END_GAME
+
+
+def window_probe_wait(now: float, wait: float, *, since: float) -> float:
+    """When to probe a full window next, at the latest after `wait`: right after the next
+    whole number of `WINDOW_GRAINS` seconds since `since` (the burst that filled it was
+    first answered), if one comes within `wait`. Limiters count windows in round seconds
+    (Deep Security: the calls of the last 60 s), so a probe there finds such a window
+    the moment it reopens, instead of up to `wait` late. No probe comes later than
+    `wait`: a window of any other length is found as before, within a probe interval."""
+    grain = max((grain for grain in WINDOW_GRAINS if grain <= wait), default=WINDOW_GRAINS[0])
+    mark = since + (math.floor((now - since) / grain) + 1) * grain + WINDOW_MARK_MARGIN
+    return min(wait, mark - now)
 
 
 def strict_interval(rate: float) -> float:
@@ -470,6 +489,9 @@ class _Hold:
     # full then: a lower bound of its length).
     window_burst: float | None = None
     still_full: float | None = None
+    # When that first call was answered: it had reached the server by then, so the window
+    # reopens at most its length later (see `window_probe_wait`).
+    burst_answered: float | None = None
 
 
 @attrs.define(eq=False)
@@ -517,6 +539,7 @@ class Governor:
     window_floor: float = 0.0
     window_calls: int | None = None
     _burst_started: float | None = None  # the first accepted call since the last hold
+    _burst_answered: float | None = None  # and when it was answered
     _burst_accepted: int = 0
     # The window's books: when this session's calls were sent (refused ones struck out;
     # kept whatever rules, as a window's first block shows itself only once it is full,
@@ -855,7 +878,7 @@ class Governor:
             if hold is not None and hold.probing and (probe or sent_at >= hold.started):
                 self._end_hold(now)
             if self._burst_started is None:
-                self._burst_started = sent_at
+                self._burst_started, self._burst_answered = sent_at, now
             self._burst_accepted += 1
             if not ours:
                 self._book(sent_at)  # another session's call fills the same window
@@ -1052,6 +1075,7 @@ class Governor:
             and self._burst_started is not None
         ):
             self.hold.window_burst = self._burst_started
+            self.hold.burst_answered = self._burst_answered
 
     def _forget_window(self) -> None:
         """Keep no books for a window from now on (see `_on_refused`)."""
@@ -1097,6 +1121,8 @@ class Governor:
             # of the time blocked so far, so a minute-long window costs a few dozen probes,
             # not hundreds, and is found within a tenth of its length.
             wait = min(PROBE_MAX, max(PROBE_FIRST, PROBE_SHARE * (now - hold.started)))
+            if hold.burst_answered is not None:
+                wait = window_probe_wait(now, wait, since=hold.burst_answered)
         else:
             wait = hold.step
             hold.step = min(OUTAGE_PROBE_MAX, hold.step * 2.0)
@@ -1130,7 +1156,7 @@ class Governor:
                 still_full = hold.still_full - hold.window_burst
                 self.window_floor = max(self.window_floor, min(self.window, still_full))
             self._next_growth_test = now + WINDOW_GROWTH_EVERY
-        self._burst_started = None
+        self._burst_started = self._burst_answered = None
         self._burst_accepted = 0
         self._pace(now)
         self.bucket.drain(now)

@@ -20,16 +20,22 @@ from c1iam._control import (
     MEASURED_BETA,
     MIN_RATE,
     OPEN_DOUBLING,
+    PROBE_FIRST,
+    PROBE_MAX,
+    PROBE_SHARE,
     STRICT_PLATEAU_SHARE,
     STRICT_SPACING_MARGIN,
     STRICT_SPACING_MARGIN_SHARE,
+    WINDOW_GRAINS,
     WINDOW_GROWTH_EVERY,
+    WINDOW_MARK_MARGIN,
     Answer,
     Governor,
     Mode,
     RateControl,
     TokenBucket,
     strict_interval,
+    window_probe_wait,
 )
 from c1iam.testing import RateLimit
 
@@ -729,13 +735,54 @@ def test_a_windows_length_and_calls_are_learned_and_kept_in_the_books() -> None:
     assert governor.window_calls == 500
     first_block = [t for t in refused if t < 62.0]
     # Before it is known: refusals until blocked (0.25 s), then probes at a tenth of the
-    # time held (about 50 in a minute; at a steady 0.25 s it would be 240).
-    assert len(first_block) <= 70
+    # time held, or sooner at a whole second or two since the burst (about 70 in a minute;
+    # at a steady 0.25 s it would be 240).
+    assert len(first_block) <= 75
     later = [t for t in refused if t >= 62.0]
-    assert len(later) <= 3  # the books: a test of the length or of growth, now and then
+    assert len(later) <= 4  # the books: tests of the length (two) and of growth (one a minute)
     # Every window after the first is filled: 500 calls each time the books free up (the
     # learned length errs long by at most one probe interval: never early into a full one).
     assert sum(1 for t in accepted if t >= 62.0) >= 2 * 500
+
+
+@given(
+    since=st.floats(0.0, 1_000.0),
+    held=st.floats(0.0, 3_600.0),
+    wait=st.floats(PROBE_FIRST, PROBE_MAX),
+)
+def test_a_windows_probe_waits_no_longer_than_asked_and_lands_on_a_mark(
+    since: float, held: float, wait: float
+) -> None:
+    now = since + held
+    probe_wait = window_probe_wait(now, wait, since=since)
+    assert 0.0 < probe_wait <= wait
+    if probe_wait < wait:  # moved up to a whole grain since the burst, the first one ahead
+        grain = max([g for g in WINDOW_GRAINS if g <= wait] or [WINDOW_GRAINS[0]])
+        marks = (now + probe_wait - WINDOW_MARK_MARGIN - since) / grain
+        assert marks == pytest.approx(round(marks), abs=1e-6)
+        assert round(marks) - 1 <= held / grain
+
+
+@pytest.mark.parametrize("seconds", [1.0, 6.0, 60.0])
+def test_a_window_of_whole_seconds_is_found_the_moment_it_reopens(seconds: float) -> None:
+    # Limiters count windows in round seconds: the probe after each whole second (two, once
+    # probes are two seconds apart) since the burst was first answered finds the reopening.
+    governor = _governor()
+    limit = RateLimit.sliding_window(calls=500, seconds=seconds)
+    accepted, refused = _run_window(governor, limit, 2.5 * seconds)
+    reopened = min(t for t in accepted if t > refused[0])
+    assert seconds <= reopened <= seconds + 0.005  # the burst's first answer came at 1 ms
+    assert governor.window == pytest.approx(seconds, abs=0.005)
+
+
+@pytest.mark.parametrize("seconds", [0.7, 4.3, 6.55, 37.2])
+def test_a_window_of_any_length_is_found_within_a_probe_interval(seconds: float) -> None:
+    governor = _governor()
+    limit = RateLimit.sliding_window(calls=500, seconds=seconds)
+    accepted, refused = _run_window(governor, limit, 2.5 * seconds)
+    reopened = min(t for t in accepted if t > refused[0])
+    interval = min(PROBE_MAX, max(PROBE_FIRST, PROBE_SHARE * seconds))
+    assert seconds <= reopened <= seconds + interval
 
 
 @pytest.mark.parametrize(("rate", "burst"), [(1.0, 5), (2.0, 5), (2.0, 1), (5.0, 5)])
