@@ -33,12 +33,16 @@ tells it every answer; the governor keeps the state those answers build up:
   session resumes at the rate that held before it (open, after a window). A window's
   length and the calls it takes are learned from its first block (or from the
   `Retry-After` that held it): from then on the session keeps the window's books, at
-  most that many calls in any such span, instead of flooding it and probing it. The
-  first block gives the length only between two bounds (the last probe refused, the
-  first accepted); each later window lets one call out early to halve that gap, until
-  it is within the books' margin. One call more than the window took, at most once a
-  minute, notices a window that grew. A window refused with half its room or more
-  unused was none (a slow token bucket's first block looks like one): it is
+  most that many calls in any such span (a call answered later than the books' margin
+  after it left counts until the window's length after its answer), instead of
+  flooding it and probing it. The first block gives the length only between two bounds
+  (the last probe refused, the first accepted), each counted the safe way from the
+  burst's first call, which reached the server between leaving and its answer (a tenth
+  of a second apart while an `asyncio.gather` of thousands starts); each later window
+  lets one call out early to halve that gap, or at the one whole second within it,
+  until it is within the books' margin. One call more than the window took, at most
+  once a minute, notices a window that grew. A window refused with half its room or
+  more unused was none (a slow token bucket's first block looks like one): it is
   forgotten, and a rate learned instead. One isolated 503 holds nobody: its own call
   waits, the rest go on.
 - the **pacer's bucket** (`TokenBucket`), which spends the rate one request at a time,
@@ -207,6 +211,16 @@ def window_probe_wait(now: float, wait: float, *, since: float) -> float:
     grain = max((grain for grain in WINDOW_GRAINS if grain <= wait), default=WINDOW_GRAINS[0])
     mark = since + (math.floor((now - since) / grain) + 1) * grain + WINDOW_MARK_MARGIN
     return min(wait, mark - now)
+
+
+def window_length_to_test(floor: float, longest: float) -> float:
+    """The length a window's test call tests, between what its length is known to exceed
+    and the most it can be: the one whole number of seconds between the two, if there is
+    exactly one (limiters count windows in round seconds), else halfway."""
+    whole = math.ceil(longest) - 1
+    if floor < whole and whole - 1 <= floor and whole + WINDOW_MARK_MARGIN < longest:
+        return whole + WINDOW_MARK_MARGIN
+    return (floor + longest) / 2.0
 
 
 def strict_interval(rate: float) -> float:
@@ -498,10 +512,12 @@ class _Hold:
 class _WindowTest:
     """A call the window's books let out to learn something: `age` set, whether the
     window is shorter than that age of the oldest call in the books; `None`, whether the
-    window takes one call more than it did."""
+    window takes one call more than it did. `oldest_lag`: how long after it left the
+    oldest call was answered (it reached the server in between)."""
 
     sent_at: float
     age: float | None
+    oldest_lag: float = 0.0
 
 
 @attrs.define
@@ -548,6 +564,9 @@ class Governor:
     _window_log: collections.deque[float] = attrs.field(
         factory=lambda: collections.deque(maxlen=WINDOW_BOOKS)
     )
+    # When the booked calls answered more than `WINDOW_MARGIN` after they left were
+    # answered, by send time (see `_expiry`).
+    _window_answered: dict[float, float] = attrs.field(factory=dict)
     _window_not_before: float = 0.0
     # The window's test call in flight (at most one), and the one the last granted turn
     # carries (`granted_test`).
@@ -673,14 +692,16 @@ class Governor:
         carries tests the age it left at."""
         if self._unbook(booked_at):
             self._book(sent_at)
-        if isinstance(window_test, _WindowTest) and window_test.age is not None:
-            window_test.age += sent_at - booked_at
+        if isinstance(window_test, _WindowTest):
+            window_test.sent_at = sent_at
+            if window_test.age is not None:
+                window_test.age += sent_at - booked_at
 
     def _book(self, sent_at: float) -> None:
         """Into the window's books, in order (they are sorted by send time)."""
         log = self._window_log
         if len(log) == log.maxlen:
-            log.popleft()  # the oldest: at this size, long out of any window
+            self._drop_oldest()  # at this size, long out of any window
         if not log or log[-1] <= sent_at:
             log.append(sent_at)
         else:
@@ -695,6 +716,35 @@ class Governor:
             del log[index]
             return True
         return False
+
+    def _drop_oldest(self) -> None:
+        """Drop the oldest call from the books (and its answer, unless another call left
+        at the same instant)."""
+        log = self._window_log
+        sent_at = log.popleft()
+        if not log or log[0] != sent_at:
+            self._window_answered.pop(sent_at, None)
+
+    def _note_answer(self, sent_at: float, now: float) -> None:
+        """An accepted call sent at `sent_at` was answered at `now`: remembered when that
+        is more than the books' margin later (a busy event loop held it after its turn,
+        or the round trip is long), for `_expiry`."""
+        log = self._window_log
+        if now - sent_at > WINDOW_MARGIN and log and sent_at >= log[0]:
+            answered = self._window_answered
+            answered[sent_at] = max(now, answered.get(sent_at, now))
+
+    def _expiry(self, sent_at: float, span: float) -> float:
+        """When the call the books hold from `sent_at` leaves the window's count: `span`
+        after it left, and no sooner than the window's length after it was answered. It
+        reached the server in between, and a busy event loop can hold a call for a tenth
+        of a second after its turn (an `asyncio.gather` of thousands starting), longer
+        than the books' margin."""
+        assert self.window is not None
+        answered = self._window_answered.get(sent_at)
+        if answered is None:
+            return sent_at + span
+        return max(sent_at + span, answered + self.window)
 
     def _windowed(self) -> bool:
         """Whether a sliding window was learned and rules (no rate was learned instead)."""
@@ -743,17 +793,19 @@ class Governor:
             return 0.0, None
         # Full: the call that must age out before the next one goes.
         oldest = log[len(log) - calls]
-        wait = oldest + span - now
+        wait = self._expiry(oldest, span) - now
         if self._window_test is not None:
             return wait, None
         if now >= self._next_growth_test and now - oldest < self.window_floor:
             return 0.0, _WindowTest(sent_at=now, age=None)
         if self.window - self.window_floor > self._window_precision():
-            # One call out early, when the oldest counted call is halfway between the
-            # bounds of the length (and not before the last test's window has passed).
-            test_at = max(oldest + (self.window + self.window_floor) / 2.0, self._next_length_test)
+            # One call out early, when the oldest counted call is the age to test (and
+            # not before the last test's window has passed).
+            length = window_length_to_test(self.window_floor, self.window)
+            test_at = max(oldest + length, self._next_length_test)
             if test_at <= now and now - oldest < self.window:
-                return 0.0, _WindowTest(sent_at=now, age=now - oldest)
+                lag = self._window_answered.get(oldest, oldest) - oldest
+                return 0.0, _WindowTest(sent_at=now, age=now - oldest, oldest_lag=lag)
             if test_at > now:
                 wait = min(wait, test_at - now)
         return wait, None
@@ -769,10 +821,10 @@ class Governor:
         keep a call (`_books_span`)."""
         log = self._window_log
         span = self._books_span()
-        # Compared as `log[0] + span`, the sum waits are computed from: compared as
+        # Compared as `_expiry`, the sum waits are computed from: compared as
         # `log[0] <= now - span`, rounding can keep a call whose wait is already 0.
-        while log and log[0] + span <= now:
-            log.popleft()
+        while log and self._expiry(log[0], span) <= now:
+            self._drop_oldest()
         return span
 
     def _window_tested(self, test: object | None, answer: Answer) -> bool:
@@ -795,7 +847,9 @@ class Governor:
                 assert self.window is not None
                 self.window = max(self.window_floor, min(self.window, test.age))
             elif answer is Answer.REFUSED:
-                self.window_floor = max(self.window_floor, test.age)
+                # The oldest call reached the server at most `oldest_lag` after it left:
+                # the window is longer than what had surely passed since.
+                self.window_floor = max(self.window_floor, test.age - test.oldest_lag)
         return True
 
     def wait_estimate(self, now: float, ahead: int) -> float | None:
@@ -880,7 +934,9 @@ class Governor:
             if self._burst_started is None:
                 self._burst_started, self._burst_answered = sent_at, now
             self._burst_accepted += 1
-            if not ours:
+            if ours:
+                self._note_answer(sent_at, now)
+            else:
                 self._book(sent_at)  # another session's call fills the same window
             self.rate_control.on_accepted(
                 sent_at, now, rate_bound=rate_bound, backlog=backlog, sent_rate=sent_rate
@@ -944,7 +1000,7 @@ class Governor:
                     self._window_shared = True
                     self._next_growth_test = min(self._next_growth_test, now + self.window)
                 self.window_calls = max(1, min(self.window_calls, len(log)))
-                self._window_not_before = log[0] + span if log else now + PROBE_FIRST
+                self._window_not_before = self._expiry(log[0], span) if log else now + PROBE_FIRST
                 return
             # Refused with half its room or more unused: the limiter is no window, but a
             # slow token bucket (at 2/s, its first block and reopening look like a window
@@ -1082,6 +1138,7 @@ class Governor:
         self._no_window = True
         self.window, self.window_floor, self.window_calls = None, 0.0, None
         self._window_log.clear()
+        self._window_answered.clear()
         self._window_test = self._granted_test = None
         self._window_not_before = 0.0
 
@@ -1153,7 +1210,10 @@ class Governor:
             self.window = seen if self.window is None else min(self.window, seen)
             self.window_calls = max(self.window_calls or 0, self._burst_accepted)
             if hold.still_full is not None:
-                still_full = hold.still_full - hold.window_burst
+                # (From its answer: the burst's first call may have reached the server
+                # any time before then.)
+                answered = hold.burst_answered
+                still_full = hold.still_full - (hold.window_burst if answered is None else answered)
                 self.window_floor = max(self.window_floor, min(self.window, still_full))
             self._next_growth_test = now + WINDOW_GROWTH_EVERY
         self._burst_started = self._burst_answered = None

@@ -35,6 +35,7 @@ from c1iam._control import (
     RateControl,
     TokenBucket,
     strict_interval,
+    window_length_to_test,
     window_probe_wait,
 )
 from c1iam.testing import RateLimit
@@ -695,10 +696,13 @@ def _run_window(
     *,
     latency: float = 0.001,
     in_flight: int = 1,
+    first_late: float = 0.0,
 ) -> tuple[list[float], list[float]]:
     """A client that always has work, against `limit`, with up to `in_flight` requests out
     at once, each answered `latency` after it left (the server counts it halfway), in time
-    order: the send times of the (accepted, refused) calls."""
+    order: the send times of the (accepted, refused) calls. The first call reaches the
+    server `first_late` later (it opens a connection while an `asyncio.gather` of
+    thousands starts) and is answered that much later."""
     server = limit.limiter()
     accepted: list[float] = []
     refused: list[float] = []
@@ -715,9 +719,11 @@ def _run_window(
         if len(answers) < in_flight:
             wait, probe = governor.admit(now)
             if wait == 0.0:  # it leaves; more may leave at this same instant
-                ok = server.admit(now + latency / 2) is None
+                late = first_late if not accepted and not refused else 0.0
+                ok = server.admit(now + late + latency / 2) is None
                 (accepted if ok else refused).append(now)
-                sent = (now + latency, next(order), now, probe, governor.granted_test, ok)
+                answered = now + late + latency
+                sent = (answered, next(order), now, probe, governor.granted_test, ok)
                 heapq.heappush(answers, sent)
                 continue
         next_answer = answers[0][0] if answers else math.inf
@@ -889,6 +895,69 @@ def test_a_windows_length_learned_long_is_refined_down_one_test_a_window() -> No
     assert len(accepted) >= 10 * 50
 
 
+def test_a_windows_first_call_that_reached_it_late_is_timed_from_its_answer() -> None:
+    # The first call reached the server 0.15 s after its turn, so the window reopened 0.15 s
+    # late: the probes' marks count from its answer, the length learned from its turn is
+    # refined down, and what the refused probes say counts from its answer.
+    governor = _governor()
+    limit = RateLimit.sliding_window(calls=500, seconds=6.0)
+    accepted, _ = _run_window(governor, limit, 40.0, first_late=0.15)
+    assert governor.window_floor <= 6.0  # a lower bound, whatever the call's lag
+    assert governor.window is not None
+    assert 6.0 <= governor.window <= 6.0 + 0.06  # within the books' own margin
+    # Each window after the first two reopens within the books' margin of the one before.
+    starts = [t for before, t in itertools.pairwise([0.0, *accepted]) if t - before > 1.0]
+    assert len(starts) >= 5
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert all(gap <= 6.0 + 0.06 + 0.02 + 0.01 for gap in gaps[1:]), gaps
+
+
+def test_a_call_answered_late_leaves_the_books_a_window_after_its_answer() -> None:
+    # The books count from when a call left, a margin more than the window: a call that
+    # reached the server later than that (a busy event loop held it) counts from its answer.
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = 6.0, 6.0, 1
+    governor._next_growth_test = math.inf
+    _send(governor, 0.0)
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.2, probe=False)
+    wait, _ = governor.admit(6.1)  # past the margin after it left: not yet
+    assert wait == pytest.approx(0.2 + 6.0 - 6.1)
+    _send(governor, 6.2)
+    # One answered within the margin keeps the margin after it left.
+    governor.on_answer(Answer.ACCEPTED, sent_at=6.2, now=6.21, probe=False)
+    wait, _ = governor.admit(12.0)
+    assert wait == pytest.approx(6.2 + governor._books_span() - 12.0)
+
+
+def test_a_refused_test_raises_the_floor_by_what_surely_passed() -> None:
+    # The oldest call was answered 0.15 s after it left: a test refused when it was 6.001 s
+    # old says only that the window is longer than 5.851 s.
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = 6.2, 5.5, 1
+    governor._next_growth_test = math.inf
+    _send(governor, 0.0)
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.15, probe=False)
+    wait, _ = governor.admit(5.0)
+    assert wait == pytest.approx(1.001)  # the test waits for the one whole second between
+    sent_at, _ = _send(governor, 6.001)
+    test = governor.granted_test
+    assert test is not None
+    governor.on_answer(Answer.REFUSED, sent_at=sent_at, now=6.002, probe=False, window_test=test)
+    assert governor.window_floor == pytest.approx(6.001 - 0.15)
+
+
+@given(floor=st.floats(0.0, 100.0), gap=st.floats(0.001, 10.0))
+def test_a_windows_test_is_of_a_length_between_its_bounds(floor: float, gap: float) -> None:
+    longest = floor + gap
+    length = window_length_to_test(floor, longest)
+    assert floor < length < longest
+    wholes = [n for n in range(math.floor(floor), math.ceil(longest) + 1) if floor < n < longest]
+    if len(wholes) == 1 and wholes[0] + WINDOW_MARK_MARGIN < longest:
+        assert length == wholes[0] + WINDOW_MARK_MARGIN  # limiters count in round seconds
+    else:
+        assert length == pytest.approx((floor + longest) / 2.0)
+
+
 def test_the_books_never_hold_more_than_the_window_takes_and_one_test() -> None:
     # Calls that age out of the books at the same instant (sent together, on a clock
     # whose sums round) never let the books run over.
@@ -925,8 +994,9 @@ def test_a_refusal_during_a_hold_is_struck_out_of_the_books() -> None:
     wait, _ = governor.admit(6.022)  # the hold ends; the books keep the burst a margin more
     assert wait == pytest.approx(governor._books_span() - 6.022)
     assert governor.window == pytest.approx(6.022)
-    # (From when the last refused call left: its Retry-After counts from its arrival.)
-    assert governor.window_floor == pytest.approx(0.019 + 6.0 - 1.0)
+    # (From when the last refused call left, its Retry-After counting from its arrival, to
+    # when the burst's first call was answered: it reached the server before then.)
+    assert governor.window_floor == pytest.approx(0.019 + 6.0 - 1.0 - 0.02)
     assert governor.window_calls == 10
 
 
