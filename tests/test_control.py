@@ -45,6 +45,15 @@ def _governor(rate: float | None = None) -> Governor:
     return Governor(RateControl(ceiling=rate), pause_threshold=5.0)
 
 
+def _learned_window(window: float, *, floor: float, calls: int) -> Governor:
+    """A governor that learned a window of at most `window` s (and more than `floor`) that
+    takes `calls`, with no growth test due."""
+    governor = _governor()
+    governor.window, governor.window_floor, governor.window_calls = window, floor, calls
+    governor._next_growth_test = math.inf
+    return governor
+
+
 def _send(governor: Governor, now: float) -> tuple[float, bool]:
     """Admit one request at `now`: `(sent_at, probe)`; fails if it may not leave."""
     wait, probe = governor.admit(now)
@@ -866,9 +875,7 @@ def test_following_the_agreed_rate_keeps_the_ceiling_and_the_floor() -> None:
 
 
 def test_another_sessions_calls_fill_the_same_windows_books() -> None:
-    governor = _governor()
-    governor.window, governor.window_floor, governor.window_calls = 6.0, 6.0, 3
-    governor._next_growth_test = math.inf  # the window's length and calls are settled
+    governor = _learned_window(6.0, floor=6.0, calls=3)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.01, probe=False)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.3, now=0.31, probe=False, ours=False)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.1, now=0.32, probe=False, ours=False)
@@ -915,9 +922,7 @@ def test_a_windows_first_call_that_reached_it_late_is_timed_from_its_answer() ->
 def test_a_call_answered_late_leaves_the_books_a_window_after_its_answer() -> None:
     # The books count from when a call left, a margin more than the window: a call that
     # reached the server later than that (a busy event loop held it) counts from its answer.
-    governor = _governor()
-    governor.window, governor.window_floor, governor.window_calls = 6.0, 6.0, 1
-    governor._next_growth_test = math.inf
+    governor = _learned_window(6.0, floor=6.0, calls=1)
     _send(governor, 0.0)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.2, probe=False)
     wait, _ = governor.admit(6.1)  # past the margin after it left: not yet
@@ -932,9 +937,7 @@ def test_a_call_answered_late_leaves_the_books_a_window_after_its_answer() -> No
 def test_a_refused_test_raises_the_floor_by_what_surely_passed() -> None:
     # The oldest call was answered 0.15 s after it left: a test refused when it was 6.001 s
     # old says only that the window is longer than 5.851 s.
-    governor = _governor()
-    governor.window, governor.window_floor, governor.window_calls = 6.2, 5.5, 1
-    governor._next_growth_test = math.inf
+    governor = _learned_window(6.2, floor=5.5, calls=1)
     _send(governor, 0.0)
     governor.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.15, probe=False)
     wait, _ = governor.admit(5.0)
@@ -961,9 +964,7 @@ def test_a_windows_test_is_of_a_length_between_its_bounds(floor: float, gap: flo
 def test_the_books_never_hold_more_than_the_window_takes_and_one_test() -> None:
     # Calls that age out of the books at the same instant (sent together, on a clock
     # whose sums round) never let the books run over.
-    governor = _governor()
-    governor.window, governor.window_floor, governor.window_calls = 6.007, 5.0, 50
-    governor._next_growth_test = math.inf
+    governor = _learned_window(6.007, floor=5.0, calls=50)
     for _ in range(50):
         _send(governor, 0.002)
     now = 0.002
@@ -1038,9 +1039,7 @@ def test_a_window_over_a_long_round_trip_with_calls_leaving_together() -> None:
 def test_a_test_call_is_over_whatever_its_answer() -> None:
     # A 503, no answer at all, or a refusal during a hold: the test ends, and another goes.
     for answer in (Answer.UNAVAILABLE, Answer.NOTHING, Answer.REFUSED):
-        governor = _governor()
-        governor.window, governor.window_floor, governor.window_calls = 6.0, 0.0, 2
-        governor._next_growth_test = math.inf
+        governor = _learned_window(6.0, floor=0.0, calls=2)
         _send(governor, 0.0)
         _send(governor, 0.0)
         sent_at, _ = _send(governor, 3.0)  # the length test, at half the unknown length
@@ -1069,9 +1068,7 @@ def test_the_time_a_test_is_due_never_rounds_into_a_free_turn() -> None:
     # The throttle sleeps exactly the wait it is given; at that instant a test goes, or
     # nothing: never a turn past the books' count with no test.
     t0, window, floor = 58.33820394550312, 54.578660226524775, 40.7864450012431
-    governor = _governor()
-    governor.window, governor.window_floor, governor.window_calls = window, floor, 50
-    governor._next_growth_test = math.inf
+    governor = _learned_window(window, floor=floor, calls=50)
     for _ in range(50):
         _send(governor, t0)
     now = t0 + 1.0
@@ -1093,9 +1090,7 @@ def test_a_call_booked_later_by_a_shared_throttle_is_struck_out_when_refused() -
 
 
 def test_a_window_shared_with_others_is_tested_for_growth_every_window() -> None:
-    governor = _governor()
-    governor.window, governor.window_floor, governor.window_calls = 6.0, 6.0, 3
-    governor._next_growth_test = math.inf
+    governor = _learned_window(6.0, floor=6.0, calls=3)
     _send(governor, 0.0)
     _send(governor, 0.1)
     _send(governor, 0.2)
@@ -1114,9 +1109,7 @@ def test_a_window_shared_with_others_is_tested_for_growth_every_window() -> None
 
 
 def test_a_test_call_booked_later_tests_the_age_it_left_at() -> None:
-    governor = _governor()
-    governor.window, governor.window_floor, governor.window_calls = 6.0, 0.0, 1
-    governor._next_growth_test = math.inf
+    governor = _learned_window(6.0, floor=0.0, calls=1)
     _send(governor, 0.0)
     sent_at, _ = _send(governor, 3.0)  # the length test, at half the unknown length
     test = governor.granted_test
