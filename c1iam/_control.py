@@ -209,7 +209,10 @@ def window_probe_wait(now: float, wait: float, *, since: float) -> float:
     the moment it reopens, instead of up to `wait` late. No probe comes later than
     `wait`: a window of any other length is found as before, within a probe interval."""
     grain = max((grain for grain in WINDOW_GRAINS if grain <= wait), default=WINDOW_GRAINS[0])
-    mark = since + (math.floor((now - since) / grain) + 1) * grain + WINDOW_MARK_MARGIN
+    marks = math.floor((now - since - WINDOW_MARK_MARGIN) / grain) + 1
+    mark = since + marks * grain + WINDOW_MARK_MARGIN
+    if mark <= now:  # (now on the mark, to the last bit)
+        mark += grain
     return min(wait, mark - now)
 
 
@@ -500,7 +503,7 @@ class _Hold:
     resume_mode: Mode = Mode.OPEN
     # A full window: the time the burst it holds began to be accepted (to learn its length),
     # and the latest time a call sent during the hold was refused (the window was still
-    # full then: a lower bound of its length).
+    # full then: counted from `burst_answered`, a lower bound of its length).
     window_burst: float | None = None
     still_full: float | None = None
     # When that first call was answered: it had reached the server by then, so the window
@@ -512,12 +515,13 @@ class _Hold:
 class _WindowTest:
     """A call the window's books let out to learn something: `age` set, whether the
     window is shorter than that age of the oldest call in the books; `None`, whether the
-    window takes one call more than it did. `oldest_lag`: how long after it left the
-    oldest call was answered (it reached the server in between)."""
+    window takes one call more than it did. The age is from when the oldest call left;
+    `oldest_round_trip`: how long its answer took, if the books count it from later
+    (see `_note_answer`), else 0."""
 
     sent_at: float
     age: float | None
-    oldest_lag: float = 0.0
+    oldest_round_trip: float = 0.0
 
 
 @attrs.define
@@ -564,9 +568,9 @@ class Governor:
     _window_log: collections.deque[float] = attrs.field(
         factory=lambda: collections.deque(maxlen=WINDOW_BOOKS)
     )
-    # When the booked calls answered more than `WINDOW_MARGIN` after they left were
-    # answered, by send time (see `_expiry`).
-    _window_answered: dict[float, float] = attrs.field(factory=dict)
+    # The calls the books count from later than they left (answered late, see
+    # `_note_answer`): by the time they are counted from, when they left and were answered.
+    _window_moved: dict[float, tuple[float, float]] = attrs.field(factory=dict)
     _window_not_before: float = 0.0
     # The window's test call in flight (at most one), and the one the last granted turn
     # carries (`granted_test`).
@@ -718,33 +722,29 @@ class Governor:
         return False
 
     def _drop_oldest(self) -> None:
-        """Drop the oldest call from the books (and its answer, unless another call left
-        at the same instant)."""
+        """Drop the oldest call from the books (and what moved it, unless another call is
+        counted from the same instant)."""
         log = self._window_log
-        sent_at = log.popleft()
-        if not log or log[0] != sent_at:
-            self._window_answered.pop(sent_at, None)
+        counted_from = log.popleft()
+        if not log or log[0] != counted_from:
+            self._window_moved.pop(counted_from, None)
 
     def _note_answer(self, sent_at: float, now: float) -> None:
-        """An accepted call sent at `sent_at` was answered at `now`: remembered when that
-        is more than the books' margin later (a busy event loop held it after its turn,
-        or the round trip is long), for `_expiry`."""
-        log = self._window_log
-        if now - sent_at > WINDOW_MARGIN and log and sent_at >= log[0]:
-            answered = self._window_answered
-            answered[sent_at] = max(now, answered.get(sent_at, now))
-
-    def _expiry(self, sent_at: float, span: float) -> float:
-        """When the call the books hold from `sent_at` leaves the window's count: `span`
-        after it left, and no sooner than the window's length after it was answered. It
-        reached the server in between, and a busy event loop can hold a call for a tenth
-        of a second after its turn (an `asyncio.gather` of thousands starting), longer
-        than the books' margin."""
-        assert self.window is not None
-        answered = self._window_answered.get(sent_at)
-        if answered is None:
-            return sent_at + span
-        return max(sent_at + span, answered + self.window)
+        """This session's call sent at `sent_at` was accepted at `now`. It reached the
+        server in between, and the books count it from when it left, keeping it a margin
+        longer than the window: answered later than that margin, it is counted from
+        that margin before its answer instead, so that it stays in the books the
+        window's length after its answer. (A busy event loop can hold a call a
+        tenth of a second after its turn, an `asyncio.gather` of thousands starting; a
+        long round trip does the same to every call, and moves it the same way.)"""
+        margin = WINDOW_MARGIN if self.window is None else self._books_span() - self.window
+        counted_from = now - margin
+        if counted_from <= sent_at or not self._unbook(sent_at):
+            return
+        self._book(counted_from)
+        # (Several counted from one instant: the earliest left, the latest answered.)
+        left, answered = self._window_moved.get(counted_from, (sent_at, now))
+        self._window_moved[counted_from] = (min(left, sent_at), max(answered, now))
 
     def _windowed(self) -> bool:
         """Whether a sliding window was learned and rules (no rate was learned instead)."""
@@ -775,8 +775,10 @@ class Governor:
         at worst (a refused call does not count in such a window):
 
         - while the length is not known within `_window_precision`, a call when the
-          oldest of the books' full count is halfway between the bounds of the length:
-          accepted, the window is no longer than that age; refused, no shorter;
+          oldest of the books' full count is the age `window_length_to_test` picks
+          between the bounds of the length: accepted, the window is no longer than that
+          age; refused, no shorter (less what that call's round trip took beyond the
+          test's);
         - at most once per `WINDOW_GROWTH_EVERY`, one call more than the window took while
           every counted call is surely still in it: accepted, the window grew.
         """
@@ -793,19 +795,20 @@ class Governor:
             return 0.0, None
         # Full: the call that must age out before the next one goes.
         oldest = log[len(log) - calls]
-        wait = self._expiry(oldest, span) - now
+        wait = oldest + span - now
         if self._window_test is not None:
             return wait, None
         if now >= self._next_growth_test and now - oldest < self.window_floor:
             return 0.0, _WindowTest(sent_at=now, age=None)
         if self.window - self.window_floor > self._window_precision():
-            # One call out early, when the oldest counted call is the age to test (and
-            # not before the last test's window has passed).
+            # One call out early, when the oldest counted call is the age to test since it
+            # left (and not before the last test's window has passed).
+            left, answered = self._window_moved.get(oldest, (oldest, oldest))
             length = window_length_to_test(self.window_floor, self.window)
-            test_at = max(oldest + length, self._next_length_test)
-            if test_at <= now and now - oldest < self.window:
-                lag = self._window_answered.get(oldest, oldest) - oldest
-                return 0.0, _WindowTest(sent_at=now, age=now - oldest, oldest_lag=lag)
+            test_at = max(left + length, self._next_length_test)
+            if test_at <= now and now - left < self.window:
+                test = _WindowTest(sent_at=now, age=now - left, oldest_round_trip=answered - left)
+                return 0.0, test
             if test_at > now:
                 wait = min(wait, test_at - now)
         return wait, None
@@ -821,13 +824,13 @@ class Governor:
         keep a call (`_books_span`)."""
         log = self._window_log
         span = self._books_span()
-        # Compared as `_expiry`, the sum waits are computed from: compared as
+        # Compared as `log[0] + span`, the sum waits are computed from: compared as
         # `log[0] <= now - span`, rounding can keep a call whose wait is already 0.
-        while log and self._expiry(log[0], span) <= now:
+        while log and log[0] + span <= now:
             self._drop_oldest()
         return span
 
-    def _window_tested(self, test: object | None, answer: Answer) -> bool:
+    def _window_tested(self, test: object | None, answer: Answer, now: float) -> bool:
         """Learn from the answer to the window's test call; False if it was not one."""
         if test is None or test is not self._window_test:
             return False
@@ -843,13 +846,17 @@ class Governor:
                 self._next_growth_test = test.sent_at + self._growth_test_interval()
         else:
             self._next_length_test = test.sent_at + self.window_floor
+            # The oldest call's way to the server is taken to be as long as the test's, as
+            # for every call: accepted, the window is no longer than the age. Refused, it
+            # is longer than the age less what the oldest call's round trip took beyond
+            # the test's (held on its way, or its answer was: only the first is sure to
+            # have kept it in the window longer).
             if answer is Answer.ACCEPTED:
                 assert self.window is not None
                 self.window = max(self.window_floor, min(self.window, test.age))
             elif answer is Answer.REFUSED:
-                # The oldest call reached the server at most `oldest_lag` after it left:
-                # the window is longer than what had surely passed since.
-                self.window_floor = max(self.window_floor, test.age - test.oldest_lag)
+                held = max(0.0, test.oldest_round_trip - (now - test.sent_at))
+                self.window_floor = max(self.window_floor, test.age - held)
         return True
 
     def wait_estimate(self, now: float, ahead: int) -> float | None:
@@ -909,7 +916,7 @@ class Governor:
         the request's turn)."""
         self._hold_at(now)
         # Whatever the answer, the test is over (a 503 or no answer: nothing learned).
-        tested = self._window_tested(window_test, answer)
+        tested = self._window_tested(window_test, answer, now)
         if answer is Answer.NOTHING:
             if probe and self.hold is not None:
                 self.hold.probe_out = False  # nothing learned: the next probe goes
@@ -933,6 +940,9 @@ class Governor:
                 self._end_hold(now)
             if self._burst_started is None:
                 self._burst_started, self._burst_answered = sent_at, now
+            else:
+                # (The earliest sent: one answered after another may have left before it.)
+                self._burst_started = min(self._burst_started, sent_at)
             self._burst_accepted += 1
             if ours:
                 self._note_answer(sent_at, now)
@@ -1000,7 +1010,7 @@ class Governor:
                     self._window_shared = True
                     self._next_growth_test = min(self._next_growth_test, now + self.window)
                 self.window_calls = max(1, min(self.window_calls, len(log)))
-                self._window_not_before = self._expiry(log[0], span) if log else now + PROBE_FIRST
+                self._window_not_before = log[0] + span if log else now + PROBE_FIRST
                 return
             # Refused with half its room or more unused: the limiter is no window, but a
             # slow token bucket (at 2/s, its first block and reopening look like a window
@@ -1138,7 +1148,7 @@ class Governor:
         self._no_window = True
         self.window, self.window_floor, self.window_calls = None, 0.0, None
         self._window_log.clear()
-        self._window_answered.clear()
+        self._window_moved.clear()
         self._window_test = self._granted_test = None
         self._window_not_before = 0.0
 
