@@ -981,6 +981,8 @@ def test_a_window_over_a_long_round_trip_is_tested_until_known() -> None:
     later = [t for t in refused if t >= 10.0]
     assert len(later) <= 1  # a growth test a minute at most
     assert len(accepted) >= 25 * 50
+    # Every call was moved, and what moved them leaves the books with them.
+    assert 0 < len(governor._window_moved) <= len(governor._window_log)
 
 
 @given(floor=st.floats(0.0, 100.0), gap=st.floats(0.001, 10.0))
