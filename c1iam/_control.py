@@ -1221,9 +1221,9 @@ class Governor:
             self.window_calls = max(self.window_calls or 0, self._burst_accepted)
             if hold.still_full is not None:
                 # (From its answer: the burst's first call may have reached the server
-                # any time before then.)
-                answered = hold.burst_answered
-                still_full = hold.still_full - (hold.window_burst if answered is None else answered)
+                # any time before then. Set with `window_burst`, see `_measure_window`.)
+                assert hold.burst_answered is not None
+                still_full = hold.still_full - hold.burst_answered
                 self.window_floor = max(self.window_floor, min(self.window, still_full))
             self._next_growth_test = now + WINDOW_GROWTH_EVERY
         self._burst_started = self._burst_answered = None
