@@ -20,8 +20,14 @@ tells it every answer; the governor keeps the state those answers build up:
   most what it allows (TCP BBR measures delivery rate the same way). When it confirms the
   refused rate, the limit is close and the cut is shallow (`MEASURED_BETA`); otherwise
   `CUBIC_BETA`. One cut per congestion episode: a 429 for a request sent before the last
-  cut is the same congestion, already answered. The rate does not probe upward in the
-  last `END_GAME` seconds of work, where a refusal could only cost time.
+  cut is the same congestion, already answered. A refused request took no token of the
+  server's: when its answer comes back before the next turn left, the next leaves at
+  once (**the refund**), spaced from the turn before the refused one, and how deep to
+  cut waits for its answer. Accepted, the refusal was a **near miss** (the server's
+  token came a moment after the refused request, which arrival jitter brought early, or
+  the rate is a little over): a cut of `NEAR_MISS_BETA`. In the last `END_GAME` seconds
+  of work the rate neither probes upward nor runs at full speed (`END_GAME_SPACING`),
+  where a refusal could only cost time.
 - **holds**: after a `Retry-After` of `pause_threshold` or more on a 429, nothing leaves
   until then. A hold without an end known in advance, **probing**, starts when the
   service refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most
@@ -116,7 +122,7 @@ STARTUP_MIN_RATE: Final = 2.0
 # one request more or less changes it too much.
 MIN_DELIVERY_SPAN: Final = 0.25
 # Seconds of waiting work under which the rate stops probing upward (see `on_accepted`),
-# and against a bucket of one token, turns leave this much slower (see `Governor._pace`).
+# and turns leave this much slower (see `Governor._pace`).
 END_GAME: Final = 1.0
 END_GAME_SPACING: Final = 0.95
 # Turns spaced strictly are this much further apart than the rate says (seconds, and at
@@ -135,6 +141,14 @@ DELIVERY_HISTORY: Final = 10.0
 # `CUBIC_BETA` of it.
 MEASURED_BETA: Final = 0.95
 CONFIRMED_SHARE: Final = 0.8
+# A refusal is a near miss when the request sent right after it, at once, was accepted
+# (see `Governor._refund_turn`): the server's token came a moment after the refused
+# request, so the rate is the server's own or a little over, and arrival times jitter.
+# CUBIC's plateau is then the refused rate, the cut this share of it; unless the last
+# cut came less than `NEAR_MISS_SPACING` seconds before (a rate well over the limit
+# refuses again soon after each shallow cut: cut as usual then).
+NEAR_MISS_BETA: Final = 0.98
+NEAR_MISS_SPACING: Final = 0.5
 # With turns spaced strictly (`Governor.strict_spacing`), a refused rate is the limit's
 # own neighbourhood: CUBIC's plateau goes no lower than this share of it.
 STRICT_PLATEAU_SHARE: Final = 0.98
@@ -386,14 +400,17 @@ class RateControl:
         *,
         sent_rate: float | None = None,
         strict: bool = False,
+        near_miss: bool = False,
     ) -> bool:
         """A request sent at `sent_at` (at `sent_rate`, if known) got a 429: cut the rate,
-        once per episode. `strict`: turns are spaced strictly (`Governor.strict_spacing`).
+        once per episode. `strict`: turns are spaced strictly (`Governor.strict_spacing`);
+        `near_miss`: a request sent right after it was accepted (see `NEAR_MISS_BETA`).
 
         Returns whether the rate was cut.
         """
         if self.last_cut is not None and sent_at <= self.last_cut:
             return False
+        recent_cut = self.last_cut is not None and now - self.last_cut < NEAR_MISS_SPACING
         delivered = self._delivery_rate(sent_at)
         self._refusals.append([sent_at, 0.0])
         while self._refusals and self._refusals[0][0] < sent_at - DELIVERY_HISTORY:
@@ -437,6 +454,8 @@ class RateControl:
             # Whatever the last cut held delivery back to since: the limit lies just below.
             self.last_max = max(self.last_max, refused * STRICT_PLATEAU_SHARE)
         beta = MEASURED_BETA if confirmed else CUBIC_BETA
+        if near_miss and not recent_cut:
+            self.last_max, beta = refused, NEAR_MISS_BETA
         self.rate = max(MIN_RATE, self.last_max * beta)
         self._left_slow_start_at = 0.0  # it speaks for the first cut after slow start only
         if self.mode is Mode.LEARNING and self._flood_accepted <= SAVED_TOKENS_TRUSTED:
@@ -585,6 +604,14 @@ class Governor:
     strict_spacing: bool = False
     _last_turn: float | None = None
     _granted_early: bool = False
+    # When the last turn was granted (a ticket's `sent_at`), and when the one before it
+    # left: a refused turn took no token of the server's, so the next is spaced from that
+    # one (see `_refund_turn`).
+    _last_granted: float | None = None
+    _turn_before: float | None = None
+    _refund_due: bool = False  # the next turn is a refused one's refund
+    _refund_sent: float | None = None  # when the refund's turn was granted, until answered
+    _pending_cut: tuple[float, float | None] | None = None  # the refused turn's (sent, rate)
     # When this session's last two accepted requests were answered (see
     # `_answered_together`; other sessions' answers come in batches, whatever the server did).
     _last_accepted: collections.deque[float] = attrs.field(
@@ -651,7 +678,9 @@ class Governor:
         # (Only once a rate is held: slow start's turns go faster each time anyway.)
         self._granted_early = self.rate_control.mode is Mode.STEADY and self._leaves_early(now)
         self.bucket.take(now)
-        self._last_turn = now
+        self._turn_before, self._last_turn, self._last_granted = self._last_turn, now, now
+        if self._refund_due:
+            self._refund_due, self._refund_sent = False, now
         if self._opened_at is None and self.rate_control.mode is Mode.OPEN:
             self._opened_at = now
         self._book(now)
@@ -917,6 +946,8 @@ class Governor:
         self._hold_at(now)
         # Whatever the answer, the test is over (a 503 or no answer: nothing learned).
         tested = self._window_tested(window_test, answer, now)
+        if ours and sent_at == self._refund_sent and answer in (Answer.NOTHING, Answer.UNAVAILABLE):
+            self._settle_refund(now, near_miss=False)  # it says nothing: cut as usual
         if answer is Answer.NOTHING:
             if probe and self.hold is not None:
                 self.hold.probe_out = False  # nothing learned: the next probe goes
@@ -944,6 +975,8 @@ class Governor:
                 # (The earliest sent: one answered after another may have left before it.)
                 self._burst_started = min(self._burst_started, sent_at)
             self._burst_accepted += 1
+            if ours and sent_at == self._refund_sent:
+                self._settle_refund(now, near_miss=True)
             if ours:
                 self._note_answer(sent_at, now)
             else:
@@ -1073,16 +1106,68 @@ class Governor:
             # near the rate refused, see `RateControl.on_refused`.)
             self.strict_spacing = True
             self.bucket.capacity = 1.0
-        learning = self.rate_control.mode is Mode.OPEN
+            self._pace(now)
+        if ours and sent_at == self._refund_sent:
+            # The refund's turn refused too: its token is further off than a moment, and
+            # the refusal before it was no near miss.
+            self._settle_refund(now, near_miss=False)
+            return
+        if (
+            ours
+            and not early
+            and self._refusals_in_streak == 1  # (the first since an accepted answer)
+            and self.rate_control.mode is Mode.STEADY
+            and self._pending_cut is None
+            and self._refund_turn(sent_at, now)
+        ):
+            # How deep to cut waits for the refund's answer (see `_refund_turn`).
+            self._pending_cut = (sent_at, sent_rate)
+            return
+        self._cut(sent_at, sent_rate, now)
+
+    def _cut(
+        self, sent_at: float, sent_rate: float | None, now: float, *, near_miss: bool = False
+    ) -> None:
+        """Cut the rate for a refusal of the request sent at `sent_at` (see
+        `RateControl.on_refused`), once per episode."""
+        opening = self.rate_control.mode is Mode.OPEN
         if self.rate_control.on_refused(
-            sent_at, now, sent_rate=sent_rate, strict=self.strict_spacing
+            sent_at, now, sent_rate=sent_rate, strict=self.strict_spacing, near_miss=near_miss
         ):
             self.rate_cuts += 1
             self._pace(now)
-            if not learning:
+            if not opening:
                 # Nothing saved up under the old rate leaves in a burst. (Slow start,
                 # though, should try its first rate at once.)
                 self.bucket.drain(now)
+
+    def _settle_refund(self, now: float, *, near_miss: bool) -> None:
+        """The refund's turn was answered: cut for the refusal it followed."""
+        pending, self._pending_cut, self._refund_sent = self._pending_cut, None, None
+        if pending is not None:
+            self._cut(*pending, now, near_miss=near_miss)
+
+    def _refund_turn(self, sent_at: float, now: float) -> bool:
+        """The turn granted at `sent_at` was refused, and took no token of the server's:
+        if no turn has left since, the next leaves at once, spaced from the turn before
+        the refused one (True), not a whole interval after it.
+
+        A bucket of one refuses a turn that arrives a moment early (arrival times jitter
+        by a millisecond or more), and its token comes a moment later: waiting a whole
+        interval more would lose the token's interval. The refund's answer says what the
+        refusal was: accepted, a near miss, a rate at the server's own or a little over
+        (`NEAR_MISS_BETA`); refused too, a rate over it (the usual cut). Where answers
+        come back after the next turn left (a round trip longer than an interval),
+        nothing changes."""
+        rate = self.bucket.rate
+        if sent_at != self._last_granted or self._turn_before is None or rate is None:
+            return False
+        self._last_turn = self._turn_before
+        self._refund_due = True
+        next_turn = self._turn_before + 1.0 / rate
+        self.bucket.updated = now
+        self.bucket.tokens = min(self.bucket.capacity, 1.0 - max(0.0, next_turn - now) * rate)
+        return True
 
     def _answered_together(self, now: float) -> bool:
         """Whether this session's last two accepted requests were answered within one
@@ -1100,14 +1185,21 @@ class Governor:
 
     def _pace(self, now: float) -> None:
         """Set the pacer's bucket to the rate. Turns spaced strictly leave a margin
-        further apart (`STRICT_SPACING_MARGIN`), and a wider one in the last `END_GAME`
-        seconds of work: there, arrival jitter refuses a request now and then, and a
-        refusal costs its call a whole `Retry-After` (a second, rounded up) at the very
-        end of the job."""
+        further apart (`STRICT_SPACING_MARGIN`). A learned rate, and turns spaced
+        strictly, slow to `END_GAME_SPACING` of the rate in the last `END_GAME` seconds of
+        work: near the limit, arrival jitter refuses a request now and then, and a
+        refusal there costs its call a whole `Retry-After` (a second, rounded up) at the
+        very end of the job, a tenth of a job of ten seconds. (A configured rate is paced
+        exactly until a refusal says otherwise.)"""
         rate = self.rate
+        if (
+            rate is not None
+            and self._end_game
+            and self.rate_control.mode is Mode.STEADY
+            and (self.strict_spacing or self.rate_control.ceiling is None)
+        ):
+            rate *= END_GAME_SPACING
         if rate is not None and self.strict_spacing:
-            if self._end_game:
-                rate *= END_GAME_SPACING
             rate = 1.0 / strict_interval(rate)
         self.bucket.set_rate(rate, now)
 
@@ -1168,6 +1260,8 @@ class Governor:
             hold.probing = hold.probing or probing
             return
         self.held_seconds += until - now
+        # A refusal waiting for its refund's answer is answered by the hold.
+        self._refund_due, self._refund_sent, self._pending_cut = False, None, None
         self.hold = _Hold(
             until=until,
             probing=probing,

@@ -19,6 +19,8 @@ from c1iam._control import (
     INITIAL_WINDOW,
     MEASURED_BETA,
     MIN_RATE,
+    NEAR_MISS_BETA,
+    NEAR_MISS_SPACING,
     OPEN_DOUBLING,
     PROBE_FIRST,
     PROBE_MAX,
@@ -390,6 +392,24 @@ def test_spaced_strictly_the_last_second_of_work_leaves_a_margin() -> None:
     assert governor.rate == rate  # the rate itself is what it was
 
 
+def test_a_learned_rate_leaves_a_margin_in_the_last_second_of_work() -> None:
+    governor = _governor()
+    governor.on_answer(Answer.REFUSED, sent_at=0.0, now=0.0, probe=False)
+    governor.on_answer(Answer.REFUSED, sent_at=0.5, now=0.5, probe=False)  # learned: steady
+    rate = governor.rate
+    assert rate is not None
+    assert governor.rate_control.mode is Mode.STEADY
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.6, now=0.601, probe=False, backlog=500)
+    assert governor.bucket.rate == rate
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.7, now=0.701, probe=False, backlog=1)
+    assert governor.bucket.rate == pytest.approx(rate * END_GAME_SPACING)
+    assert governor.rate == rate
+    # A configured rate, the server's own, is paced exactly until a refusal says otherwise.
+    configured = _governor(rate=100.0)
+    configured.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.001, probe=False, backlog=1)
+    assert configured.bucket.rate == 100.0
+
+
 @given(rate=st.floats(min_value=MIN_RATE, max_value=10_000))
 def test_turns_spaced_strictly_leave_a_margin_of_at_most_a_small_share(rate: float) -> None:
     governor = _governor(rate=rate)
@@ -475,6 +495,9 @@ def test_a_configured_rate_refused_in_a_bunch_keeps_its_spacing() -> None:
     for sent_at, answered in zip(sent[:2], (0.0300, 0.0302), strict=True):
         governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=answered, probe=False)
     governor.on_answer(Answer.REFUSED, sent_at=sent[2], now=0.0304, probe=False, early=False)
+    assert not governor.strict_spacing
+    refund_at, _ = _send(governor, 0.0304)  # refused too: the usual cut
+    governor.on_answer(Answer.REFUSED, sent_at=refund_at, now=0.0305, probe=False)
     assert governor.rate_cuts == 1
     assert not governor.strict_spacing
 
@@ -511,6 +534,126 @@ def test_other_sessions_answers_say_nothing_of_a_bunch() -> None:
         other.on_answer(Answer.ACCEPTED, sent_at=0.0, now=answered, probe=False)
     other.on_answer(Answer.REFUSED, sent_at=0.001, now=0.0054, probe=False, ours=False)
     assert other.strict_spacing
+
+
+# -- a refused turn's refund, and near misses ------------------------------------------------
+
+
+def _next_turn(governor: Governor, now: float) -> float:
+    """Take the next turn the pacer lets out at `now` or later; when it left."""
+    wait, _ = governor.admit(now)
+    if wait > 0.0:
+        now, _ = _send(governor, now + wait)
+    return now
+
+
+def _accepted_turns(governor: Governor, count: int, now: float) -> float:
+    """Send `count` turns as the pacer lets them out, each accepted a millisecond after it
+    left, with plenty of work waiting; the time the last one left."""
+    for _ in range(count):
+        now = _next_turn(governor, now)
+        governor.on_answer(Answer.ACCEPTED, sent_at=now, now=now + 0.001, probe=False, backlog=1000)
+    return now
+
+
+def _refused_on_time(governor: Governor, now: float) -> float:
+    """The next turn, refused a millisecond after it left; the time it left."""
+    sent_at = _next_turn(governor, now)
+    governor.on_answer(
+        Answer.REFUSED, sent_at=sent_at, now=sent_at + 0.001, probe=False, backlog=1000
+    )
+    return sent_at
+
+
+def test_a_refused_turn_gives_its_interval_back() -> None:
+    # A bucket of one refused a turn that arrived a moment before its token: the token is
+    # still there a moment later, and waiting a whole interval would lose it.
+    governor = _governor(rate=40.0)
+    turn_before = _accepted_turns(governor, 3, 0.0)
+    refused_at = _refused_on_time(governor, turn_before)
+    assert governor.rate_cuts == 0  # how deep to cut waits for the refund's answer
+    assert governor.admit(refused_at + 0.001) == (0.0, False)  # the refund: at once
+
+
+def test_a_refund_accepted_was_a_near_miss_cut_shallow() -> None:
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    refund_at, _ = _send(governor, refused_at + 0.001)
+    governor.on_answer(
+        Answer.ACCEPTED, sent_at=refund_at, now=refund_at + 0.001, probe=False, backlog=1000
+    )
+    assert governor.rate_cuts == 1
+    assert governor.rate_control.last_max == pytest.approx(40.0)
+    assert governor.rate == pytest.approx(40.0 * NEAR_MISS_BETA)
+    # The turn after the refund is spaced from it as usual.
+    assert governor.admit(refund_at + 0.001)[0] > 0.0
+
+
+def test_a_refund_refused_too_cuts_as_usual_and_gets_no_refund() -> None:
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    refund_at, _ = _send(governor, refused_at + 0.001)
+    governor.on_answer(
+        Answer.REFUSED, sent_at=refund_at, now=refund_at + 0.001, probe=False, backlog=1000
+    )
+    assert governor.rate_cuts == 1
+    assert governor.rate == pytest.approx(40.0 * MEASURED_BETA)  # a configured rate: trusted
+    # The next turn is a whole interval after the cut, as after any cut.
+    assert governor.admit(refund_at + 0.001)[0] == pytest.approx(strict_interval(38.0))
+
+
+@pytest.mark.parametrize("answer", [Answer.NOTHING, Answer.UNAVAILABLE])
+def test_a_refund_whose_answer_says_nothing_cuts_as_usual(answer: Answer) -> None:
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    refund_at, _ = _send(governor, refused_at + 0.001)
+    governor.on_answer(answer, sent_at=refund_at, now=refund_at + 0.001, probe=False)
+    assert governor.rate_cuts == 1
+    assert governor.rate == pytest.approx(40.0 * MEASURED_BETA)
+
+
+def test_no_refund_once_the_next_turn_left() -> None:
+    # Over a round trip longer than an interval, the refusal comes back after later turns
+    # left: nothing to give back, the cut is at once.
+    governor = _governor(rate=40.0)
+    refused_at = _next_turn(governor, _accepted_turns(governor, 3, 0.0))
+    next_at = _next_turn(governor, refused_at)
+    governor.on_answer(Answer.REFUSED, sent_at=refused_at, now=next_at + 0.001, probe=False)
+    assert governor.rate_cuts == 1
+    assert governor.admit(next_at + 0.001)[0] > 0.0
+
+
+def test_a_hold_answers_a_refusal_waiting_for_its_refund() -> None:
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    # Before the refund leaves, a call in flight is told to wait ten seconds.
+    governor.on_answer(
+        Answer.REFUSED, sent_at=refused_at - 0.01, now=refused_at + 0.002, probe=False,
+        retry_after=10.0,
+    )  # fmt: skip
+    assert governor.mode(refused_at + 0.002) is Mode.HELD
+    after_hold = _next_turn(governor, refused_at + 10.01)
+    governor.on_answer(
+        Answer.ACCEPTED, sent_at=after_hold, now=after_hold + 0.001, probe=False, backlog=1000
+    )
+    assert governor.rate_cuts == 0  # no stale refusal cut for, as a near miss or otherwise
+
+
+def test_a_near_miss_cuts_to_just_below_the_refused_rate_unless_soon_after_a_cut() -> None:
+    control = RateControl(ceiling=None, rate=40.0, mode=Mode.STEADY)
+    assert control.on_refused(sent_at=0.0, now=0.0, near_miss=True)
+    assert control.last_max == pytest.approx(40.0)
+    assert control.rate == pytest.approx(40.0 * NEAR_MISS_BETA)
+    # Another soon after: a rate well over the limit (each shallow cut leaves it over),
+    # cut as any refusal is.
+    soon = NEAR_MISS_SPACING / 2
+    assert control.on_refused(sent_at=soon, now=soon, near_miss=True)
+    refused = control.rate
+    assert refused is not None
+    assert refused < 40.0 * NEAR_MISS_BETA**2
+    later = soon + NEAR_MISS_SPACING
+    assert control.on_refused(sent_at=later, now=later, near_miss=True)
+    assert control.rate == pytest.approx(refused * NEAR_MISS_BETA)
 
 
 def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:
@@ -625,7 +768,9 @@ def test_most_answers_unavailable_is_an_outage_too() -> None:
 
 def test_a_long_retry_after_holds_exactly_that_long_then_resumes() -> None:
     governor = _governor(rate=10.0)
-    governor.on_answer(Answer.REFUSED, sent_at=0.0, now=0.0, probe=False, retry_after=6.0)
+    governor.on_answer(
+        Answer.REFUSED, sent_at=0.0, now=0.0, probe=False, retry_after=6.0, backlog=100
+    )
     assert governor.mode(1.0) is Mode.HELD
     assert governor.admit(1.0)[0] == pytest.approx(5.0)
     wait, probe = governor.admit(6.0)
@@ -725,7 +870,9 @@ def _run_window(
         while answers and answers[0][0] <= now:
             at, _, sent_at, probe, test, ok = heapq.heappop(answers)
             answer = Answer.ACCEPTED if ok else Answer.REFUSED
-            governor.on_answer(answer, sent_at=sent_at, now=at, probe=probe, window_test=test)
+            governor.on_answer(
+                answer, sent_at=sent_at, now=at, probe=probe, window_test=test, backlog=1000
+            )
         wait = math.inf
         if len(answers) < in_flight:
             wait, probe = governor.admit(now)

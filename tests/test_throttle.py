@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 import c1iam
-from c1iam._control import END_GAME_SPACING, Answer, strict_interval
+from c1iam._control import END_GAME_SPACING, NEAR_MISS_BETA, Answer, strict_interval
 from c1iam._store import LocalStore, StoreState
 from c1iam._throttle import PRECISE_SPIN, Throttle, Ticket
 from tests.conftest import FakeClock
@@ -104,6 +104,31 @@ async def test_a_refused_turn_that_caught_up_spaces_turns_strictly(clock: FakeCl
     assert not following.early
     end_game_interval = strict_interval(95.0 * END_GAME_SPACING)
     assert following.sent_at - last.sent_at == pytest.approx(end_game_interval)
+    await throttle.aclose()
+
+
+async def test_a_refused_turn_gives_the_next_call_its_turn_at_once(clock: FakeClock) -> None:
+    # A bucket of one refused a turn that arrived a moment early: its token comes a moment
+    # later, not an interval later.
+    throttle = _throttle(clock, rate=40.0, slots=100)
+    for _ in range(3):
+        turn_before = await throttle.acquire()
+        throttle.finish(turn_before, Answer.ACCEPTED)
+    refused = await throttle.acquire()
+    clock.advance(0.001)
+    throttle.finish(refused, Answer.REFUSED)
+    assert throttle.stats().rate_cuts == 0  # how deep waits for the refund's answer
+    refund = await throttle.acquire()
+    # Spaced from the turn before the refused one (strictly now, and slower for this is
+    # the job's last second: nothing else is queued), not an interval after the refused.
+    interval = strict_interval(40.0 * END_GAME_SPACING)
+    assert refund.sent_at == pytest.approx(turn_before.sent_at + interval)
+    assert refund.sent_at - refused.sent_at < 0.1 * interval
+    clock.advance(0.001)
+    throttle.finish(refund, Answer.ACCEPTED)  # a near miss
+    stats = throttle.stats()
+    assert (stats.rate_cuts, stats.rate_limited) == (1, 1)
+    assert stats.rate == pytest.approx(40.0 * NEAR_MISS_BETA)
     await throttle.aclose()
 
 
