@@ -144,9 +144,10 @@ CONFIRMED_SHARE: Final = 0.8
 # A refusal is a near miss when the request sent right after it, at once, was accepted
 # (see `Governor._refund_turn`): the server's token came a moment after the refused
 # request, so the rate is the server's own or a little over, and arrival times jitter.
-# CUBIC's plateau is then the refused rate, the cut this share of it; unless the last
-# cut came less than `NEAR_MISS_SPACING` seconds before (a rate well over the limit
-# refuses again soon after each shallow cut: cut as usual then).
+# CUBIC's plateau is then the refused rate, the cut this share of it. A near miss less
+# than `NEAR_MISS_SPACING` seconds after the last one's cut cuts twice as deep as that
+# one did (0.98, 0.96, 0.92, ...; at most `CUBIC_BETA`): a rate well over the limit
+# refuses again soon after each shallow cut.
 NEAR_MISS_BETA: Final = 0.98
 NEAR_MISS_SPACING: Final = 0.5
 # With turns spaced strictly (`Governor.strict_spacing`), a refused rate is the limit's
@@ -339,6 +340,10 @@ class RateControl:
     # Requests accepted in the `MEASURE_WINDOW` before the first 429 (see
     # `SAVED_TOKENS_TRUSTED`).
     _flood_accepted: int = 0
+    # When the last near miss was cut for, and how many came in a row, each soon after the
+    # one before (see `NEAR_MISS_SPACING`).
+    _near_miss_cut: float = -math.inf
+    _near_misses: int = 0
     _accepted: collections.deque[float] = attrs.field(factory=collections.deque)
     # Recent refusals that cut: [send time, requests accepted since], for delivery rates.
     _refusals: collections.deque[list[float]] = attrs.field(factory=collections.deque)
@@ -410,7 +415,12 @@ class RateControl:
         """
         if self.last_cut is not None and sent_at <= self.last_cut:
             return False
-        recent_cut = self.last_cut is not None and now - self.last_cut < NEAR_MISS_SPACING
+        if near_miss:
+            # Near misses in a row, each soon after the last one's cut: the rate is over
+            # the limit by more than one shallow cut, and each cut goes twice as deep.
+            soon = now - self._near_miss_cut < NEAR_MISS_SPACING
+            self._near_misses = self._near_misses + 1 if soon else 0
+            self._near_miss_cut = now
         delivered = self._delivery_rate(sent_at)
         self._refusals.append([sent_at, 0.0])
         while self._refusals and self._refusals[0][0] < sent_at - DELIVERY_HISTORY:
@@ -454,8 +464,9 @@ class RateControl:
             # Whatever the last cut held delivery back to since: the limit lies just below.
             self.last_max = max(self.last_max, refused * STRICT_PLATEAU_SHARE)
         beta = MEASURED_BETA if confirmed else CUBIC_BETA
-        if near_miss and not recent_cut:
-            self.last_max, beta = refused, NEAR_MISS_BETA
+        if near_miss:
+            self.last_max = refused
+            beta = max(CUBIC_BETA, NEAR_MISS_BETA ** (2**self._near_misses))
         self.rate = max(MIN_RATE, self.last_max * beta)
         self._left_slow_start_at = 0.0  # it speaks for the first cut after slow start only
         if self.mode is Mode.LEARNING and self._flood_accepted <= SAVED_TOKENS_TRUSTED:

@@ -602,6 +602,20 @@ def test_a_refund_refused_too_cuts_as_usual_and_gets_no_refund() -> None:
     assert governor.admit(refund_at + 0.001)[0] == pytest.approx(strict_interval(38.0))
 
 
+def test_only_the_first_refusal_since_an_accepted_answer_is_given_back() -> None:
+    # A full window refuses everything: giving each refusal back would double them.
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    refund_at, _ = _send(governor, refused_at + 0.001)
+    governor.on_answer(
+        Answer.REFUSED, sent_at=refund_at, now=refund_at + 0.001, probe=False, backlog=1000
+    )
+    cuts = governor.rate_cuts
+    again = _refused_on_time(governor, refund_at + 0.001)
+    assert governor.rate_cuts == cuts + 1  # cut at once: nothing waits for a refund
+    assert governor.admit(again + 0.001)[0] > 0.0
+
+
 @pytest.mark.parametrize("answer", [Answer.NOTHING, Answer.UNAVAILABLE])
 def test_a_refund_whose_answer_says_nothing_cuts_as_usual(answer: Answer) -> None:
     governor = _governor(rate=40.0)
@@ -639,21 +653,25 @@ def test_a_hold_answers_a_refusal_waiting_for_its_refund() -> None:
     assert governor.rate_cuts == 0  # no stale refusal cut for, as a near miss or otherwise
 
 
-def test_a_near_miss_cuts_to_just_below_the_refused_rate_unless_soon_after_a_cut() -> None:
-    control = RateControl(ceiling=None, rate=40.0, mode=Mode.STEADY)
+def test_near_misses_in_a_row_cut_twice_as_deep_each_time() -> None:
+    control = RateControl(ceiling=None, rate=50.0, mode=Mode.STEADY)
+    assert control.on_refused(sent_at=-0.1, now=-0.1)  # an ordinary cut, just before
+    control.rate = 40.0
     assert control.on_refused(sent_at=0.0, now=0.0, near_miss=True)
     assert control.last_max == pytest.approx(40.0)
     assert control.rate == pytest.approx(40.0 * NEAR_MISS_BETA)
-    # Another soon after: a rate well over the limit (each shallow cut leaves it over),
-    # cut as any refusal is.
-    soon = NEAR_MISS_SPACING / 2
-    assert control.on_refused(sent_at=soon, now=soon, near_miss=True)
-    refused = control.rate
-    assert refused is not None
-    assert refused < 40.0 * NEAR_MISS_BETA**2
-    later = soon + NEAR_MISS_SPACING
+    # Soon after: a rate over the limit by more than one shallow cut (a bucket with a
+    # burst, sent to too fast, refuses again soon after each).
+    expected = 40.0 * NEAR_MISS_BETA
+    for step, beta in enumerate((NEAR_MISS_BETA**2, NEAR_MISS_BETA**4), start=1):
+        now = step * NEAR_MISS_SPACING / 2
+        assert control.on_refused(sent_at=now, now=now, near_miss=True)
+        expected *= beta
+        assert control.rate == pytest.approx(expected)
+    # Later, a near miss is a near miss again.
+    later = NEAR_MISS_SPACING * 2
     assert control.on_refused(sent_at=later, now=later, near_miss=True)
-    assert control.rate == pytest.approx(refused * NEAR_MISS_BETA)
+    assert control.rate == pytest.approx(expected * NEAR_MISS_BETA)
 
 
 def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:
