@@ -25,9 +25,9 @@ tells it every answer; the governor keeps the state those answers build up:
   once (**the refund**), spaced from the turn before the refused one, and how deep to
   cut waits for its answer. Accepted, the refusal was a **near miss** (the server's
   token came a moment after the refused request, which arrival jitter brought early, or
-  the rate is a little over): a cut of `NEAR_MISS_BETA`. In the last `END_GAME` seconds
-  of work the rate neither probes upward nor runs at full speed (`END_GAME_SPACING`),
-  where a refusal could only cost time.
+  the rate is a little over): a cut of `NEAR_MISS_BETA`, twice as deep for each near miss
+  soon after the last. In the last `END_GAME` seconds of work the rate neither probes
+  upward nor runs at full speed (`END_GAME_SPACING`), where a refusal could only cost time.
 - **holds**: after a `Retry-After` of `pause_threshold` or more on a 429, nothing leaves
   until then. A hold without an end known in advance, **probing**, starts when the
   service refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most
