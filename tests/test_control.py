@@ -565,6 +565,16 @@ def _refused_on_time(governor: Governor, now: float) -> float:
     return sent_at
 
 
+def _refund_answered(answer: Answer) -> tuple[Governor, float]:
+    """A configured 40/s: a turn refused on time, the refund sent at once and answered
+    `answer` a millisecond later; the governor and when the refund left."""
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    refund_at, _ = _send(governor, refused_at + 0.001)
+    governor.on_answer(answer, sent_at=refund_at, now=refund_at + 0.001, probe=False, backlog=1000)
+    return governor, refund_at
+
+
 def test_a_refused_turn_gives_its_interval_back() -> None:
     # A bucket of one refused a turn that arrived a moment before its token: the token is
     # still there a moment later, and waiting a whole interval would lose it.
@@ -576,12 +586,7 @@ def test_a_refused_turn_gives_its_interval_back() -> None:
 
 
 def test_a_refund_accepted_was_a_near_miss_cut_shallow() -> None:
-    governor = _governor(rate=40.0)
-    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
-    refund_at, _ = _send(governor, refused_at + 0.001)
-    governor.on_answer(
-        Answer.ACCEPTED, sent_at=refund_at, now=refund_at + 0.001, probe=False, backlog=1000
-    )
+    governor, refund_at = _refund_answered(Answer.ACCEPTED)
     assert governor.rate_cuts == 1
     assert governor.rate_control.last_max == pytest.approx(40.0)
     assert governor.rate == pytest.approx(40.0 * NEAR_MISS_BETA)
@@ -590,12 +595,7 @@ def test_a_refund_accepted_was_a_near_miss_cut_shallow() -> None:
 
 
 def test_a_refund_refused_too_cuts_as_usual_and_gets_no_refund() -> None:
-    governor = _governor(rate=40.0)
-    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
-    refund_at, _ = _send(governor, refused_at + 0.001)
-    governor.on_answer(
-        Answer.REFUSED, sent_at=refund_at, now=refund_at + 0.001, probe=False, backlog=1000
-    )
+    governor, refund_at = _refund_answered(Answer.REFUSED)
     assert governor.rate_cuts == 1
     assert governor.rate == pytest.approx(40.0 * MEASURED_BETA)  # a configured rate: trusted
     # The next turn is a whole interval after the cut, as after any cut.
@@ -604,12 +604,7 @@ def test_a_refund_refused_too_cuts_as_usual_and_gets_no_refund() -> None:
 
 def test_only_the_first_refusal_since_an_accepted_answer_is_given_back() -> None:
     # A full window refuses everything: giving each refusal back would double them.
-    governor = _governor(rate=40.0)
-    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
-    refund_at, _ = _send(governor, refused_at + 0.001)
-    governor.on_answer(
-        Answer.REFUSED, sent_at=refund_at, now=refund_at + 0.001, probe=False, backlog=1000
-    )
+    governor, refund_at = _refund_answered(Answer.REFUSED)
     cuts = governor.rate_cuts
     again = _refused_on_time(governor, refund_at + 0.001)
     assert governor.rate_cuts == cuts + 1  # cut at once: nothing waits for a refund
@@ -618,10 +613,7 @@ def test_only_the_first_refusal_since_an_accepted_answer_is_given_back() -> None
 
 @pytest.mark.parametrize("answer", [Answer.NOTHING, Answer.UNAVAILABLE])
 def test_a_refund_whose_answer_says_nothing_cuts_as_usual(answer: Answer) -> None:
-    governor = _governor(rate=40.0)
-    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
-    refund_at, _ = _send(governor, refused_at + 0.001)
-    governor.on_answer(answer, sent_at=refund_at, now=refund_at + 0.001, probe=False)
+    governor, _ = _refund_answered(answer)
     assert governor.rate_cuts == 1
     assert governor.rate == pytest.approx(40.0 * MEASURED_BETA)
 
