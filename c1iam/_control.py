@@ -27,7 +27,8 @@ tells it every answer; the governor keeps the state those answers build up:
   token came a moment after the refused request, which arrival jitter brought early, or
   the rate is a little over): a cut of `NEAR_MISS_BETA`, twice as deep for each near miss
   soon after the last. In the last `END_GAME` seconds of work the rate neither probes
-  upward nor runs at full speed (`END_GAME_SPACING`), where a refusal could only cost time.
+  upward nor, once a job drains, runs at full speed (`END_GAME_SPACING`), where a refusal
+  could only cost time.
 - **holds**: after a `Retry-After` of `pause_threshold` or more on a 429, nothing leaves
   until then. A hold without an end known in advance, **probing**, starts when the
   service refuses everything: 503s that persist (`OUTAGE_IN_A_ROW` in a row, or most
@@ -122,7 +123,7 @@ STARTUP_MIN_RATE: Final = 2.0
 # one request more or less changes it too much.
 MIN_DELIVERY_SPAN: Final = 0.25
 # Seconds of waiting work under which the rate stops probing upward (see `on_accepted`),
-# and turns leave this much slower (see `Governor._pace`).
+# and turns leave this much slower (see `Governor._slows_in_end_game`).
 END_GAME: Final = 1.0
 END_GAME_SPACING: Final = 0.95
 # Turns spaced strictly are this much further apart than the rate says (seconds, and at
@@ -150,6 +151,9 @@ CONFIRMED_SHARE: Final = 0.8
 # refuses again soon after each shallow cut.
 NEAR_MISS_BETA: Final = 0.98
 NEAR_MISS_SPACING: Final = 0.5
+# A refused turn is given back only when it left within this many intervals of the turn
+# before it (one after an idle spell or a hold was not early: see `Governor._refund_turn`).
+REFUND_SPACING: Final = 1.5
 # With turns spaced strictly (`Governor.strict_spacing`), a refused rate is the limit's
 # own neighbourhood: CUBIC's plateau goes no lower than this share of it.
 STRICT_PLATEAU_SHARE: Final = 0.98
@@ -419,8 +423,10 @@ class RateControl:
             # Near misses in a row, each soon after the last one's cut: the rate is over
             # the limit by more than one shallow cut, and each cut goes twice as deep.
             soon = now - self._near_miss_cut < NEAR_MISS_SPACING
-            self._near_misses = self._near_misses + 1 if soon else 0
+            self._near_misses = min(self._near_misses + 1, 5) if soon else 0
             self._near_miss_cut = now
+        else:
+            self._near_miss_cut = -math.inf  # (in a row: with no other cut between)
         delivered = self._delivery_rate(sent_at)
         self._refusals.append([sent_at, 0.0])
         while self._refusals and self._refusals[0][0] < sent_at - DELIVERY_HISTORY:
@@ -563,6 +569,9 @@ class Governor:
 
     rate_control: RateControl
     pause_threshold: float
+    # Give a refused turn back (see `_refund_turn`); off when a shared schedule times the
+    # turns, where the turn before is often another session's.
+    refunds: bool = True
     bucket: TokenBucket = attrs.field(
         default=attrs.Factory(
             lambda self: TokenBucket(rate=self.rate_control.rate, capacity=BUCKET_CAPACITY),
@@ -615,13 +624,15 @@ class Governor:
     strict_spacing: bool = False
     _last_turn: float | None = None
     _granted_early: bool = False
-    # When the last turn was granted (a ticket's `sent_at`), and when the one before it
-    # left: a refused turn took no token of the server's, so the next is spaced from that
-    # one (see `_refund_turn`).
+    # When the last turn was granted (its ticket's `sent_at`, unless a shared schedule
+    # moved it), and when the one before it left: a refused turn took no token of the
+    # server's, so the next is spaced from that one (see `_refund_turn`).
     _last_granted: float | None = None
     _turn_before: float | None = None
-    _refund_due: bool = False  # the next turn is a refused one's refund
-    _refund_sent: float | None = None  # when the refund's turn was granted, until answered
+    # The next turn is a refused one's refund, due from then; when it was granted, until
+    # answered.
+    _refund_due: float | None = None
+    _refund_sent: float | None = None
     _pending_cut: tuple[float, float | None] | None = None  # the refused turn's (sent, rate)
     # When this session's last two accepted requests were answered (see
     # `_answered_together`; other sessions' answers come in batches, whatever the server did).
@@ -629,6 +640,7 @@ class Governor:
         factory=lambda: collections.deque(maxlen=2)
     )
     _end_game: bool = False  # less than `END_GAME` seconds of work wait
+    _last_full_backlog: float = -math.inf  # and when more last did
 
     @property
     def rate(self) -> float | None:
@@ -690,8 +702,14 @@ class Governor:
         self._granted_early = self.rate_control.mode is Mode.STEADY and self._leaves_early(now)
         self.bucket.take(now)
         self._turn_before, self._last_turn, self._last_granted = self._last_turn, now, now
-        if self._refund_due:
-            self._refund_due, self._refund_sent = False, now
+        if self._refund_due is not None:
+            due, self._refund_due = self._refund_due, None
+            if now - due <= 1.0 / (self.bucket.rate or math.inf):
+                self._refund_sent = now
+            else:
+                # Granted long after it was due (nothing was waiting): its answer would
+                # say nothing of the refusal. Cut as usual.
+                self._settle_refund(now, near_miss=False)
         if self._opened_at is None and self.rate_control.mode is Mode.OPEN:
             self._opened_at = now
         self._book(now)
@@ -736,6 +754,8 @@ class Governor:
         carries tests the age it left at."""
         if self._unbook(booked_at):
             self._book(sent_at)
+        if booked_at == self._last_granted:
+            self._last_granted = None  # (its refusal is given nothing back)
         if isinstance(window_test, _WindowTest):
             window_test.sent_at = sent_at
             if window_test.age is not None:
@@ -967,6 +987,8 @@ class Governor:
         if ours:
             rate = self.rate
             self._end_game = rate is not None and _in_end_game(rate, backlog)
+            if not self._end_game:
+                self._last_full_backlog = now
         if answer is Answer.ACCEPTED:
             if ours:
                 self._last_accepted.append(now)
@@ -1024,6 +1046,8 @@ class Governor:
     ) -> None:
         self.refused += 1
         self._unbook(sent_at)  # a refused call does not count in a window
+        if self._pending_cut is not None and sent_at != self._refund_sent:
+            self._settle_refund(now, near_miss=False)  # another refusal: no near miss
         if self.hold is not None:
             # Only a probe leaves during a hold: any other refusal is for a request sent
             # before it, which the hold already answers (unless it asks for longer).
@@ -1153,8 +1177,9 @@ class Governor:
                 self.bucket.drain(now)
 
     def _settle_refund(self, now: float, *, near_miss: bool) -> None:
-        """The refund's turn was answered: cut for the refusal it followed."""
-        pending, self._pending_cut, self._refund_sent = self._pending_cut, None, None
+        """Cut for the refusal a refund followed (its answer came, or it says nothing)."""
+        pending, self._pending_cut = self._pending_cut, None
+        self._refund_due = self._refund_sent = None
         if pending is not None:
             self._cut(*pending, now, near_miss=near_miss)
 
@@ -1171,11 +1196,18 @@ class Governor:
         come back after the next turn left (a round trip longer than an interval),
         nothing changes."""
         rate = self.bucket.rate
-        if sent_at != self._last_granted or self._turn_before is None or rate is None:
-            return False
-        self._last_turn = self._turn_before
-        self._refund_due = True
-        next_turn = self._turn_before + 1.0 / rate
+        turn_before = self._turn_before
+        if (
+            not self.refunds
+            or sent_at != self._last_granted
+            or turn_before is None
+            or rate is None
+            or sent_at - turn_before > REFUND_SPACING / rate
+        ):
+            return False  # (a turn after an idle spell or a hold was not early)
+        self._last_turn = turn_before
+        next_turn = turn_before + 1.0 / rate
+        self._refund_due = max(now, next_turn)
         self.bucket.updated = now
         self.bucket.tokens = min(self.bucket.capacity, 1.0 - max(0.0, next_turn - now) * rate)
         return True
@@ -1196,23 +1228,30 @@ class Governor:
 
     def _pace(self, now: float) -> None:
         """Set the pacer's bucket to the rate. Turns spaced strictly leave a margin
-        further apart (`STRICT_SPACING_MARGIN`). A learned rate, and turns spaced
-        strictly, slow to `END_GAME_SPACING` of the rate in the last `END_GAME` seconds of
-        work: near the limit, arrival jitter refuses a request now and then, and a
-        refusal there costs its call a whole `Retry-After` (a second, rounded up) at the
-        very end of the job, a tenth of a job of ten seconds. (A configured rate is paced
-        exactly until a refusal says otherwise.)"""
+        further apart (`STRICT_SPACING_MARGIN`), and a wider one in the last `END_GAME`
+        seconds of work: there, arrival jitter refuses a request now and then, and a
+        refusal costs its call a whole `Retry-After` (a second, rounded up) at the very
+        end of the job. A learned rate slows so too, when a job drains (see
+        `_slows_in_end_game`)."""
         rate = self.rate
-        if (
-            rate is not None
-            and self._end_game
-            and self.rate_control.mode is Mode.STEADY
-            and (self.strict_spacing or self.rate_control.ceiling is None)
-        ):
+        if rate is not None and self._end_game and self._slows_in_end_game(now):
             rate *= END_GAME_SPACING
         if rate is not None and self.strict_spacing:
             rate = 1.0 / strict_interval(rate)
         self.bucket.set_rate(rate, now)
+
+    def _slows_in_end_game(self, now: float) -> bool:
+        """Whether turns slow down in the last seconds of work: when spaced strictly, or
+        at a learned rate whose queue held more than `END_GAME` seconds of work within the
+        last `2 * END_GAME` seconds (a job draining; a `session.bulk` keeps fewer calls than
+        that queued all along, and must not run slower for it)."""
+        if self.strict_spacing:
+            return True
+        return (
+            self.rate_control.ceiling is None
+            and self.rate_control.mode is Mode.STEADY
+            and now - self._last_full_backlog <= 2.0 * END_GAME
+        )
 
     def _on_unavailable(self, now: float, *, probe: bool, retry_after: float | None) -> None:
         self._unavailable_in_a_row += 1
@@ -1271,8 +1310,9 @@ class Governor:
             hold.probing = hold.probing or probing
             return
         self.held_seconds += until - now
-        # A refusal waiting for its refund's answer is answered by the hold.
-        self._refund_due, self._refund_sent, self._pending_cut = False, None, None
+        # A refusal waiting for its refund's answer cuts as usual (before the rate the hold
+        # resumes at is kept).
+        self._settle_refund(now, near_miss=False)
         self.hold = _Hold(
             until=until,
             probing=probing,

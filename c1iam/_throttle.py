@@ -157,7 +157,9 @@ class Throttle:
         self._remote_refused = 0
         self._closing = asyncio.Event()
         self._booking = asyncio.Lock()
-        self._governor = Governor(RateControl(ceiling=rate), pause_threshold=pause_threshold)
+        self._governor = Governor(
+            RateControl(ceiling=rate), pause_threshold=pause_threshold, refunds=not self._shared
+        )
         self._max_concurrency = max_concurrency
         self._free_slots = max_concurrency
         self._ready: collections.deque[_Waiter] = collections.deque()

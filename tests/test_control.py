@@ -392,22 +392,21 @@ def test_spaced_strictly_the_last_second_of_work_leaves_a_margin() -> None:
     assert governor.rate == rate  # the rate itself is what it was
 
 
-def test_a_learned_rate_leaves_a_margin_in_the_last_second_of_work() -> None:
+def test_a_learned_rate_slows_in_the_last_second_of_a_draining_job_only() -> None:
     governor = _governor()
-    governor.on_answer(Answer.REFUSED, sent_at=0.0, now=0.0, probe=False)
-    governor.on_answer(Answer.REFUSED, sent_at=0.5, now=0.5, probe=False)  # learned: steady
-    rate = governor.rate
-    assert rate is not None
-    assert governor.rate_control.mode is Mode.STEADY
-    governor.on_answer(Answer.ACCEPTED, sent_at=0.6, now=0.601, probe=False, backlog=500)
+    governor.rate_control.rate, governor.rate_control.mode = 40.0, Mode.STEADY  # learned
+    rate = 40.0
+    # A `session.bulk` keeps fewer than a second's worth queued all along: full speed.
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.6, now=0.601, probe=False, backlog=10)
     assert governor.bucket.rate == rate
-    governor.on_answer(Answer.ACCEPTED, sent_at=0.7, now=0.701, probe=False, backlog=1)
+    # A job whose queue held more drains: its last second is slower.
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.7, now=0.701, probe=False, backlog=500)
+    assert governor.bucket.rate == rate
+    governor.on_answer(Answer.ACCEPTED, sent_at=0.8, now=0.801, probe=False, backlog=10)
     assert governor.bucket.rate == pytest.approx(rate * END_GAME_SPACING)
-    assert governor.rate == rate
-    # A configured rate, the server's own, is paced exactly until a refusal says otherwise.
-    configured = _governor(rate=100.0)
-    configured.on_answer(Answer.ACCEPTED, sent_at=0.0, now=0.001, probe=False, backlog=1)
-    assert configured.bucket.rate == 100.0
+    # ... until it has stayed short long enough to be a bulk's steady queue.
+    governor.on_answer(Answer.ACCEPTED, sent_at=3.0, now=3.001, probe=False, backlog=10)
+    assert governor.bucket.rate == rate
 
 
 @given(rate=st.floats(min_value=MIN_RATE, max_value=10_000))
@@ -580,9 +579,15 @@ def test_a_refused_turn_gives_its_interval_back() -> None:
     # still there a moment later, and waiting a whole interval would lose it.
     governor = _governor(rate=40.0)
     turn_before = _accepted_turns(governor, 3, 0.0)
-    refused_at = _refused_on_time(governor, turn_before)
+    refused_at = _next_turn(governor, turn_before)
+    answered = refused_at + 0.0001
+    governor.on_answer(Answer.REFUSED, sent_at=refused_at, now=answered, probe=False, backlog=1000)
     assert governor.rate_cuts == 0  # how deep to cut waits for the refund's answer
-    assert governor.admit(refused_at + 0.001) == (0.0, False)  # the refund: at once
+    # Spaced from the turn before the refused one (strictly from now on: a configured rate
+    # refused), not from the refused one.
+    wait, _ = governor.admit(answered)
+    assert wait == pytest.approx(turn_before + strict_interval(40.0) - answered)
+    assert wait < 0.001
 
 
 def test_a_refund_accepted_was_a_near_miss_cut_shallow() -> None:
@@ -590,8 +595,9 @@ def test_a_refund_accepted_was_a_near_miss_cut_shallow() -> None:
     assert governor.rate_cuts == 1
     assert governor.rate_control.last_max == pytest.approx(40.0)
     assert governor.rate == pytest.approx(40.0 * NEAR_MISS_BETA)
-    # The turn after the refund is spaced from it as usual.
-    assert governor.admit(refund_at + 0.001)[0] > 0.0
+    # The turn after is a whole interval after the cut, as after any cut.
+    wait = governor.admit(refund_at + 0.001)[0]
+    assert wait == pytest.approx(strict_interval(40.0 * NEAR_MISS_BETA))
 
 
 def test_a_refund_refused_too_cuts_as_usual_and_gets_no_refund() -> None:
@@ -629,20 +635,45 @@ def test_no_refund_once_the_next_turn_left() -> None:
     assert governor.admit(next_at + 0.001)[0] > 0.0
 
 
-def test_a_hold_answers_a_refusal_waiting_for_its_refund() -> None:
+def test_a_hold_cuts_for_a_refusal_waiting_for_its_refund() -> None:
     governor = _governor(rate=40.0)
     refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
     # Before the refund leaves, a call in flight is told to wait ten seconds.
     governor.on_answer(
         Answer.REFUSED, sent_at=refused_at - 0.01, now=refused_at + 0.002, probe=False,
-        retry_after=10.0,
+        retry_after=10.0, backlog=1000,
     )  # fmt: skip
     assert governor.mode(refused_at + 0.002) is Mode.HELD
+    assert governor.rate_cuts == 1  # every 429 slows the session: cut as usual, at once
+    assert governor.rate == pytest.approx(40.0 * MEASURED_BETA)
     after_hold = _next_turn(governor, refused_at + 10.01)
     governor.on_answer(
         Answer.ACCEPTED, sent_at=after_hold, now=after_hold + 0.001, probe=False, backlog=1000
     )
-    assert governor.rate_cuts == 0  # no stale refusal cut for, as a near miss or otherwise
+    assert governor.rate_cuts == 1  # the turn after the hold is no refund
+
+
+def test_a_refusal_is_given_nothing_back_after_an_idle_spell_or_when_shared() -> None:
+    # Idle: the refused turn left long after the one before, so it was not early.
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0) + 10.0)
+    assert governor.rate_cuts == 1
+    assert governor.admit(refused_at + 0.001)[0] > 0.0
+    # Shared: the turn before is often another session's.
+    shared = Governor(RateControl(ceiling=40.0), pause_threshold=5.0, refunds=False)
+    refused_at = _refused_on_time(shared, _accepted_turns(shared, 3, 0.0))
+    assert shared.rate_cuts == 1
+    assert shared.admit(refused_at + 0.001)[0] > 0.0
+
+
+def test_a_refund_granted_long_after_it_was_due_says_nothing() -> None:
+    # Nothing was waiting when the refusal came back: the next turn, a second later,
+    # proves nothing of the token a moment after the refused one.
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    _send(governor, refused_at + 1.0)
+    assert governor.rate_cuts == 1
+    assert governor.rate == pytest.approx(40.0 * MEASURED_BETA)
 
 
 def test_near_misses_in_a_row_cut_twice_as_deep_each_time() -> None:
@@ -661,7 +692,7 @@ def test_near_misses_in_a_row_cut_twice_as_deep_each_time() -> None:
         expected *= beta
         assert control.rate == pytest.approx(expected)
     # Later, a near miss is a near miss again.
-    later = NEAR_MISS_SPACING * 2
+    later = NEAR_MISS_SPACING * 2.5
     assert control.on_refused(sent_at=later, now=later, near_miss=True)
     assert control.rate == pytest.approx(expected * NEAR_MISS_BETA)
 
