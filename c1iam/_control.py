@@ -369,15 +369,17 @@ class RateControl:
         rate_bound: bool,
         backlog: int = 0,
         sent_rate: float | None = None,
+        draining: bool = True,
     ) -> None:
         """A request was processed. `rate_bound`: requests are waiting for the rate;
-        `backlog`: how many; `sent_rate`: the rate it was sent at.
+        `backlog`: how many; `sent_rate`: the rate it was sent at; `draining`: a short
+        backlog is a job ending, not one that keeps a short queue all along.
 
         The rate grows only while it is what holds the session back: a session that is
         idle, or bound by its concurrency, must not "learn" a rate it never tried. Nor
-        does it probe upward when less than `END_GAME` seconds of work are waiting: a
-        refusal then would cost its call a `Retry-After` (a whole second, rounded up) at
-        the very end of the job, and a faster rate could gain nothing.
+        does it probe upward when less than `END_GAME` seconds of work are waiting as a
+        job drains: a refusal then would cost its call a `Retry-After` (a whole second,
+        rounded up) at the very end of the job, and a faster rate could gain nothing.
         """
         if self.mode is Mode.LEARNING and sent_rate is not None:
             self._confirmed = max(self._confirmed, sent_rate)
@@ -388,7 +390,7 @@ class RateControl:
                 refusal[1] += 1
         if self.rate is None or not rate_bound:
             return
-        if self.mode is Mode.STEADY and _in_end_game(self.rate, backlog):
+        if self.mode is Mode.STEADY and draining and _in_end_game(self.rate, backlog):
             return
         if self.mode is Mode.LEARNING:
             self.grow(now)
@@ -1015,7 +1017,12 @@ class Governor:
             else:
                 self._book(sent_at)  # another session's call fills the same window
             self.rate_control.on_accepted(
-                sent_at, now, rate_bound=rate_bound, backlog=backlog, sent_rate=sent_rate
+                sent_at,
+                now,
+                rate_bound=rate_bound,
+                backlog=backlog,
+                sent_rate=sent_rate,
+                draining=self._draining(now),
             )
             self._pace(now)
         elif answer is Answer.REFUSED:
@@ -1242,16 +1249,21 @@ class Governor:
 
     def _slows_in_end_game(self, now: float) -> bool:
         """Whether turns slow down in the last seconds of work: when spaced strictly, or
-        at a learned rate whose queue held more than `END_GAME` seconds of work within the
-        last `2 * END_GAME` seconds (a job draining; a `session.bulk` keeps fewer calls than
-        that queued all along, and must not run slower for it)."""
+        at a learned rate while a job drains (see `_draining`)."""
         if self.strict_spacing:
             return True
         return (
             self.rate_control.ceiling is None
             and self.rate_control.mode is Mode.STEADY
-            and now - self._last_full_backlog <= 2.0 * END_GAME
+            and self._draining(now)
         )
+
+    def _draining(self, now: float) -> bool:
+        """Whether less than `END_GAME` seconds of work wait because a job is ending: its
+        queue held more within the last `2 * END_GAME` seconds. A `session.bulk` keeps
+        fewer calls than that queued all along (twice its concurrency), and must neither
+        run slower nor stop growing its rate for it."""
+        return now - self._last_full_backlog <= 2.0 * END_GAME
 
     def _on_unavailable(self, now: float, *, probe: bool, retry_after: float | None) -> None:
         self._unavailable_in_a_row += 1

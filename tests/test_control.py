@@ -302,6 +302,30 @@ def test_no_probing_upward_in_the_last_second_of_work() -> None:
     assert control.rate > before
 
 
+def test_a_short_queue_all_along_does_not_stop_the_rate_growing() -> None:
+    # A `session.bulk` keeps twice its concurrency queued: less than a second of work at
+    # 40/s, all along. That is no job ending: CUBIC climbs as for any queue.
+    governor = _governor()
+    governor.rate_control.on_refused(sent_at=0.0, now=0.0)
+    governor.rate_control.on_refused(sent_at=0.6, now=0.6)  # steady, below the refused rate
+    before = governor.rate
+    assert before is not None
+
+    def accept(now: float, backlog: int) -> None:
+        governor.on_answer(
+            Answer.ACCEPTED, sent_at=now, now=now, probe=False, rate_bound=True, backlog=backlog
+        )
+
+    accept(5.0, backlog=int(before / 2))
+    assert governor.rate is not None
+    assert governor.rate > before
+    # A job draining (its queue held more a moment ago) stops probing upward.
+    accept(5.1, backlog=int(before * 2))
+    grown = governor.rate
+    accept(5.2, backlog=int(before / 2))
+    assert governor.rate == grown
+
+
 # -- a server whose bucket holds one token ------------------------------------------------------
 
 
