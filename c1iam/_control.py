@@ -989,7 +989,7 @@ class Governor:
         if ours:
             rate = self.rate
             self._end_game = rate is not None and _in_end_game(rate, backlog)
-            if not self._end_game:
+            if rate is not None and not self._end_game:
                 self._last_full_backlog = now
         if answer is Answer.ACCEPTED:
             if ours:

@@ -306,23 +306,27 @@ def test_a_short_queue_all_along_does_not_stop_the_rate_growing() -> None:
     # A `session.bulk` keeps twice its concurrency queued: less than a second of work at
     # 40/s, all along. That is no job ending: CUBIC climbs as for any queue.
     governor = _governor()
-    governor.rate_control.on_refused(sent_at=0.0, now=0.0)
-    governor.rate_control.on_refused(sent_at=0.6, now=0.6)  # steady, below the refused rate
+    for refused_at in (0.0, 0.6):  # learned, from the start with a short queue: steady
+        governor.on_answer(
+            Answer.REFUSED, sent_at=refused_at, now=refused_at, probe=False, backlog=1
+        )
     before = governor.rate
     assert before is not None
+    assert governor.rate_control.mode is Mode.STEADY
 
     def accept(now: float, backlog: int) -> None:
         governor.on_answer(
             Answer.ACCEPTED, sent_at=now, now=now, probe=False, rate_bound=True, backlog=backlog
         )
 
-    accept(5.0, backlog=int(before / 2))
+    accept(1.5, backlog=int(before / 2))
     assert governor.rate is not None
     assert governor.rate > before
+    assert governor.bucket.rate == governor.rate  # nor is it slowed
     # A job draining (its queue held more a moment ago) stops probing upward.
-    accept(5.1, backlog=int(before * 2))
+    accept(1.6, backlog=int(before * 2))
     grown = governor.rate
-    accept(5.2, backlog=int(before / 2))
+    accept(1.7, backlog=int(before / 2))
     assert governor.rate == grown
 
 
@@ -677,6 +681,30 @@ def test_a_hold_cuts_for_a_refusal_waiting_for_its_refund() -> None:
     assert governor.rate_cuts == 1  # the turn after the hold is no refund
 
 
+def test_an_outage_cuts_for_a_refusal_waiting_for_its_refund() -> None:
+    governor = _governor(rate=40.0)
+    refused_at = _refused_on_time(governor, _accepted_turns(governor, 3, 0.0))
+    for step in range(3):  # calls in flight answered 503: an outage holds the session
+        governor.on_answer(
+            Answer.UNAVAILABLE, sent_at=refused_at - 0.01, now=refused_at + 0.002 + step / 1000,
+            probe=False, backlog=1000,
+        )  # fmt: skip
+    assert governor.mode(refused_at + 0.01) is Mode.PROBING
+    assert governor.rate_cuts == 1
+    assert governor.rate == pytest.approx(40.0 * MEASURED_BETA)
+
+
+def test_a_call_a_shared_schedule_booked_is_given_nothing_back() -> None:
+    # Its time is the schedule's, even where a coarse clock did not move meanwhile.
+    governor = _governor(rate=40.0)
+    granted_at = _next_turn(governor, _accepted_turns(governor, 3, 0.0))
+    governor.rebook(granted_at, granted_at)
+    governor.on_answer(
+        Answer.REFUSED, sent_at=granted_at, now=granted_at + 0.001, probe=False, backlog=1000
+    )
+    assert governor.rate_cuts == 1
+
+
 def test_a_refusal_is_given_nothing_back_after_an_idle_spell_or_when_shared() -> None:
     # Idle: the refused turn left long after the one before, so it was not early.
     governor = _governor(rate=40.0)
@@ -719,6 +747,22 @@ def test_near_misses_in_a_row_cut_twice_as_deep_each_time() -> None:
     later = NEAR_MISS_SPACING * 2.5
     assert control.on_refused(sent_at=later, now=later, near_miss=True)
     assert control.rate == pytest.approx(expected * NEAR_MISS_BETA)
+
+
+def test_near_misses_count_in_a_row_only_with_no_other_cut_between() -> None:
+    control = RateControl(ceiling=None, rate=40.0, mode=Mode.STEADY)
+    assert control.on_refused(sent_at=0.0, now=0.0, near_miss=True)
+    assert control.on_refused(sent_at=0.1, now=0.1)  # an ordinary cut
+    refused = control.rate
+    assert refused is not None
+    assert control.on_refused(sent_at=0.2, now=0.2, near_miss=True)
+    assert control.rate == pytest.approx(refused * NEAR_MISS_BETA)  # not twice as deep
+    # However many in a row, the cut is at most CUBIC's.
+    for step in range(1, 2000):
+        now = 0.2 + step * NEAR_MISS_SPACING / 4
+        control.rate = 40.0
+        assert control.on_refused(sent_at=now, now=now, near_miss=True)
+    assert control.rate == pytest.approx(40.0 * CUBIC_BETA)
 
 
 def test_the_rate_slow_start_saw_accepted_vouches_for_the_first_cut_after_it() -> None:
