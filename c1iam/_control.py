@@ -979,8 +979,12 @@ class Governor:
         self._hold_at(now)
         # Whatever the answer, the test is over (a 503 or no answer: nothing learned).
         tested = self._window_tested(window_test, answer, now)
-        if ours and sent_at == self._refund_sent and answer in (Answer.NOTHING, Answer.UNAVAILABLE):
-            self._settle_refund(now, near_miss=False)  # it says nothing: cut as usual
+        if self._pending_cut is not None and (
+            answer is Answer.REFUSED or (ours and sent_at == self._refund_sent)
+        ):
+            # The refund's answer, or another refusal meanwhile: a near miss only if the
+            # refund passed (refused, or no answer: cut as usual).
+            self._settle_refund(now, near_miss=answer is Answer.ACCEPTED)
         if answer is Answer.NOTHING:
             if probe and self.hold is not None:
                 self.hold.probe_out = False  # nothing learned: the next probe goes
@@ -1010,8 +1014,6 @@ class Governor:
                 # (The earliest sent: one answered after another may have left before it.)
                 self._burst_started = min(self._burst_started, sent_at)
             self._burst_accepted += 1
-            if ours and sent_at == self._refund_sent:
-                self._settle_refund(now, near_miss=True)
             if ours:
                 self._note_answer(sent_at, now)
             else:
@@ -1053,8 +1055,6 @@ class Governor:
     ) -> None:
         self.refused += 1
         self._unbook(sent_at)  # a refused call does not count in a window
-        if self._pending_cut is not None and sent_at != self._refund_sent:
-            self._settle_refund(now, near_miss=False)  # another refusal: no near miss
         if self.hold is not None:
             # Only a probe leaves during a hold: any other refusal is for a request sent
             # before it, which the hold already answers (unless it asks for longer).
@@ -1149,22 +1149,8 @@ class Governor:
             self.strict_spacing = True
             self.bucket.capacity = 1.0
             self._pace(now)
-        if ours and sent_at == self._refund_sent:
-            # The refund's turn refused too: its token is further off than a moment, and
-            # the refusal before it was no near miss.
-            self._settle_refund(now, near_miss=False)
-            return
-        if (
-            ours
-            and not early
-            and self._refusals_in_streak == 1  # (the first since an accepted answer)
-            and self.rate_control.mode is Mode.STEADY
-            and self._pending_cut is None
-            and self._refund_turn(sent_at, now)
-        ):
-            # How deep to cut waits for the refund's answer (see `_refund_turn`).
-            self._pending_cut = (sent_at, sent_rate)
-            return
+        if ours and not early and self._refund_turn(sent_at, sent_rate, now):
+            return  # how deep to cut waits for the refund's answer
         self._cut(sent_at, sent_rate, now)
 
     def _cut(
@@ -1190,10 +1176,11 @@ class Governor:
         if pending is not None:
             self._cut(*pending, now, near_miss=near_miss)
 
-    def _refund_turn(self, sent_at: float, now: float) -> bool:
-        """The turn granted at `sent_at` was refused, and took no token of the server's:
-        if no turn has left since, the next leaves at once, spaced from the turn before
-        the refused one (True), not a whole interval after it.
+    def _refund_turn(self, sent_at: float, sent_rate: float | None, now: float) -> bool:
+        """The turn granted at `sent_at` (at `sent_rate`) was refused, and took no token
+        of the server's: if no turn has left since, the next leaves at once, spaced from
+        the turn before the refused one, and the cut waits for its answer (True), instead
+        of a whole interval after it.
 
         A bucket of one refuses a turn that arrives a moment early (arrival times jitter
         by a millisecond or more), and its token comes a moment later: waiting a whole
@@ -1206,12 +1193,16 @@ class Governor:
         turn_before = self._turn_before
         if (
             not self.refunds
+            or self._refusals_in_streak != 1  # (only the first since an accepted answer)
+            or self.rate_control.mode is not Mode.STEADY
+            or self._pending_cut is not None
             or sent_at != self._last_granted
             or turn_before is None
             or rate is None
             or sent_at - turn_before > REFUND_SPACING / rate
         ):
             return False  # (a turn after an idle spell or a hold was not early)
+        self._pending_cut = (sent_at, sent_rate)
         self._last_turn = turn_before
         next_turn = turn_before + 1.0 / rate
         self._refund_due = max(now, next_turn)
