@@ -89,15 +89,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def check_base_url(url: str, *, name: str) -> str:
     """Return `url` without a trailing slash, or refuse it.
 
     `https://` is always accepted; plain `http://` only for loopback hosts
     (127.0.0.0/8, ::1, localhost), so that a key never crosses a network in clear.
     """
+    if not isinstance(url, str):
+        raise InvalidArgument(f"{name} must be an absolute http(s) URL, got {url!r}")
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise InvalidArgument(f"{name} must be an absolute http(s) URL, got {url!r}")
+    try:
+        parts.port  # noqa: B018 (read for its check: a port beyond 0-65535 raises)
+        if not _is_ip_address(parts.hostname):
+            parts.hostname.encode("idna")  # an empty or over-long label raises
+    except (ValueError, UnicodeError):
+        raise InvalidArgument(f"{name} has no usable host and port: {url!r}") from None
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise InvalidArgument(
             f"{name} uses plain HTTP to {parts.hostname!r}: only https:// is allowed, "
@@ -300,9 +316,13 @@ class Settings:
         region = region if region is not None else environ.get(ENV_REGION, DEFAULT_REGION)
         if region not in REGIONS:
             raise InvalidArgument(f"unknown region {region!r}; known regions: {', '.join(REGIONS)}")
-        accounts = check_base_url(accounts_url or DEFAULT_ACCOUNTS_URL, name="accounts_url")
+        # (An empty URL is a mistake, not "the default": the key would go to production.)
+        accounts = check_base_url(
+            DEFAULT_ACCOUNTS_URL if accounts_url is None else accounts_url, name="accounts_url"
+        )
         workload = check_base_url(
-            workload_url or WORKLOAD_URL_TEMPLATE.format(region=region), name="workload_url"
+            WORKLOAD_URL_TEMPLATE.format(region=region) if workload_url is None else workload_url,
+            name="workload_url",
         )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidArgument(f"retry must be a c1iam.RetryPolicy, got {retry!r}")
@@ -315,7 +335,7 @@ class Settings:
             region=region,
             accounts_url=accounts,
             workload_url=workload,
-            legacy_auth=bool(legacy_auth),
+            legacy_auth=check_flag("legacy_auth", legacy_auth),
             max_concurrency=check_positive_int("max_concurrency", max_concurrency),
             rate=optional(check_positive_number, "rate", rate),
             retry=retry if retry is not None else RetryPolicy(),

@@ -249,3 +249,41 @@ async def test_a_create_refused_with_429_is_retried(fake: FakeCloudOne) -> None:
         created = await session.administrator_roles.create(AdministratorRole(name="Retried"))
     assert fake.roles[created.id]["name"] == "Retried"  # type: ignore[index]
     assert [r.status for r in fake.requests] == [429, 200]
+
+
+_RIGHT_AS_A_STRING: Any = {"computerRights": {"canEditComputerProperties": "yes"}}
+
+
+@pytest.mark.parametrize(
+    "role",
+    [
+        AdministratorRole(name="audit", all_computers="yes"),  # type: ignore[arg-type]
+        AdministratorRole(name=5),  # type: ignore[arg-type]
+        AdministratorRole(name="audit", computer_ids=[1, "a"]),  # type: ignore[list-item]
+        AdministratorRole(name="audit", policy_ids=(0,)),
+        AdministratorRole(name="audit", rights=_RIGHT_AS_A_STRING),
+        AdministratorRole(name="   "),
+    ],
+    ids=["bool-as-str", "name-as-int", "ids-with-a-str", "id-zero", "right-as-str", "blank-name"],
+)
+async def test_a_bad_role_is_refused_before_it_is_sent(
+    fake: FakeCloudOne, session: c1iam.Session, role: AdministratorRole
+) -> None:
+    # A value the server does not expect may still create the role (the fake, as a real
+    # manager might, took `"yes"` for a boolean): the caller would see a failure for a
+    # role that exists, and a retry would create it twice.
+    roles_before = dict(fake.roles)
+    with pytest.raises(c1iam.InvalidArgument, match="AdministratorRole"):
+        await session.administrator_roles.create(role)
+    with pytest.raises(c1iam.InvalidArgument, match="AdministratorRole"):
+        await session.administrator_roles.modify(next(iter(fake.roles)), role)
+    assert fake.requests == []
+    assert fake.roles == roles_before
+
+
+def test_every_field_a_role_sends_is_checked() -> None:
+    from c1iam.resources.administrator_roles import _ROLE_CHECKS
+
+    never_sent = {"id", "urn", "immutable"}
+    fields = {field.name for field in attrs.fields(AdministratorRole)}
+    assert set(_ROLE_CHECKS) == fields - never_sent

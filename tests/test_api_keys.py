@@ -198,3 +198,18 @@ async def test_role_ids_follow_the_reference_rule(
     with pytest.raises(c1iam.InvalidArgument, match=r"role_id must be a Cloud One role ID"):
         await session.users.modify(next(iter(fake.users)), role_id=role_id)
     assert fake.requests == []
+
+
+async def test_only_the_created_key_has_a_secret(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    # The service shows a secret once, on the create; one found in any other answer is
+    # not kept (nor would it be usable as it stands).
+    key_id = next(iter(fake.api_keys))
+    fake.api_keys[key_id]["secret"] = "bare-secret-value"
+    described = await session.api_keys.describe(key_id)
+    listed = [key async for key in session.api_keys.list() if key.id == key_id]
+    modified = await session.api_keys.modify(key_id, description="rotated")
+    assert described.secret is None
+    assert listed[0].secret is None
+    assert modified.secret is None

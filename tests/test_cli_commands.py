@@ -142,3 +142,44 @@ def test_the_command_imports_only_public_or_shared_names() -> None:
                 for alias in node.names:
                     if alias.name.startswith("c1iam"):
                         assert alias.name in allowed, f"{source.name} imports {alias.name}"
+
+
+async def test_the_same_id_written_two_ways_is_changed_once(fake: FakeCloudOne) -> None:
+    # Duplicates are found in the form the library sends (a UUID in lower case).
+    user_id = next(iter(fake.users))
+    ran = await invoke("users", "delete", user_id, user_id.upper(), "--yes", env=env_for(fake))
+    deletes = [request for request in fake.requests if request.method == "DELETE"]
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert len(deletes) == 1
+    assert "1 duplicate user IDs dropped" in ran.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ("users", "modify", "--role-id", "Full_Access"),
+        ("api-keys", "modify", "--role-id", "Full_Access"),
+        ("api-keys", "modify", "--allowed-cidr", "10.0.0.1/8"),
+        ("users", "list", "--role-id", "Full_Access"),
+        ("roles", "delete", "Full_Access", "--yes"),
+    ],
+)
+async def test_a_value_the_library_refuses_is_a_usage_error_before_anything_is_sent(
+    fake: FakeCloudOne, arguments: tuple[str, ...]
+) -> None:
+    # One line and exit 2, not an error line for every ID and exit 1.
+    ids = list(fake.users)[:3] if arguments[0] == "users" else list(fake.api_keys)[:3]
+    extra = ids if arguments[1] == "modify" else []
+    ran = await invoke(*arguments, *extra, env=env_for(fake))
+    assert ran.code == 2, (ran.stdout, ran.stderr)
+    assert len(ran.stderr.strip().splitlines()) == 1
+    assert fake.requests == []
+
+
+async def test_an_unusable_base_url_is_a_usage_error_in_one_line(fake: FakeCloudOne) -> None:
+    env = env_for(fake, C1IAM_ACCOUNTS_URL="https://example.com:99999/api")
+    ran = await invoke("users", "list", env=env)
+    assert ran.code == 2, (ran.stdout, ran.stderr)
+    assert ran.stderr.strip().splitlines() == [
+        "c1iam: error: --accounts-url has no usable host and port: 'https://example.com:99999/api'"
+    ]

@@ -180,3 +180,30 @@ def test_verify_false_is_kept_and_a_path_becomes_a_context(tmp_path: Path) -> No
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
+
+
+def test_legacy_auth_must_be_a_bool() -> None:
+    # bool("false") is True: a string would switch the key to the legacy header.
+    with pytest.raises(c1iam.InvalidArgument, match="legacy_auth"):
+        c1iam.Session("key-id:secret", legacy_auth="false")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com:99999/api",  # a port beyond 65535
+        "http://localhost:99999/api",
+        "https://a..b/api",  # an empty label: no host name
+        "",  # not "the default": the key would go to the production service
+    ],
+)
+def test_a_base_url_that_cannot_be_used_is_refused_before_anything_is_sent(url: str) -> None:
+    for name in ("accounts_url", "workload_url"):
+        options: dict[str, Any] = {name: url}
+        with pytest.raises(c1iam.InvalidArgument, match=name):
+            c1iam.Session("key-id:secret", **options)
+
+
+@pytest.mark.parametrize("url", ["https://[::1]:8443/api", "https://bücher.example/api"])
+def test_ip_literals_and_international_host_names_are_usable(url: str) -> None:
+    assert check_base_url(url, name="accounts_url") == url

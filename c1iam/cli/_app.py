@@ -20,7 +20,13 @@ import attrs
 import click
 
 import c1iam
-from c1iam._arguments import check_account_id, check_identifier, check_int32_id, check_uuid
+from c1iam._arguments import (
+    check_account_id,
+    check_identifier,
+    check_int32_id,
+    check_role_id,
+    check_uuid,
+)
 
 from ._failures import EXIT_FAILED, EXIT_USAGE, Failure, UsageFailure, explain
 
@@ -326,7 +332,7 @@ def install_demo_option(group: click.Group) -> None:
 CHECKS: Final = {
     "user": check_uuid,
     "api_key": check_identifier,
-    "role": check_identifier,
+    "role": check_role_id,
     "invitation": check_identifier,
     "admin_role": check_int32_id,
     "account": check_account_id,

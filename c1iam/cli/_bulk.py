@@ -46,7 +46,8 @@ def read_ids(
     arguments: Iterable[str], source: IO[str] | None, check: Check, name: str
 ) -> list[str]:
     """IDs from the arguments, else from `--input` or stdin (a CSV with an `id` header or
-    plain lines); duplicates dropped; all checked before any is used."""
+    plain lines); all checked before any is used, in the form the library sends them;
+    duplicates dropped."""
     given = list(arguments)
     if source is not None:
         given += _parse(source.read())
@@ -54,18 +55,20 @@ def read_ids(
         given = _parse(sys.stdin.read())
     if not given:
         raise UsageFailure(f"no {name}s given (as arguments, with --input or on stdin)")
-    unique = list(dict.fromkeys(given))
-    if len(unique) < len(given):
-        click.echo(f"c1iam: {len(given) - len(unique)} duplicate {name}s dropped", err=True)
-    bad = []
-    for value in unique:
+    checked, bad = [], []
+    for value in given:
         try:
-            check(name, value)
+            # As the library will send it (a UUID in lower case, `007` as 7): duplicates
+            # are found in that form, so that no ID is changed twice.
+            checked.append(str(check(name, value)))
         except ValueError:
             bad.append(value)
     if bad:
         shown = ", ".join(repr(printable(b)) for b in bad[:5])
         raise UsageFailure(f"not a valid {name}: {shown}")
+    unique = list(dict.fromkeys(checked))
+    if len(unique) < len(checked):
+        click.echo(f"c1iam: {len(checked) - len(unique)} duplicate {name}s dropped", err=True)
     return unique
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import click
 
 import c1iam
+from c1iam._arguments import check_ip_networks, check_role_id
 from c1iam.models.users import UserState
 
 from ._app import CHECKS, Failure, Target, UsageFailure, cli, format_option, run
@@ -34,6 +35,16 @@ def _input_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         help="Read IDs from this file (a CSV with an 'id' column, or one per line; - for "
         "stdin). Without it and without arguments, IDs are read from stdin.",
     )
+
+
+def _checked_option(option: str, check: Callable[[str, Any], Any], value: Any) -> None:
+    """Check an option's value as the library will, before anything is sent: a bad one is
+    a usage error (exit 2), not a failure of every ID in turn."""
+    if value is not None:
+        try:
+            check(option, value)
+        except ValueError as error:
+            raise UsageFailure(str(error)) from None
 
 
 def _changes(
@@ -128,6 +139,8 @@ def _list_command(
     def list_command(
         target: Target, /, max_items: int | None, output_format: str | None, **filters: Any
     ) -> None:
+        _checked_option("--role-id", check_role_id, filters.get("role_id"))
+
         async def work(session: c1iam.Session) -> None:
             stream = listing(session, page_size=100, max_items=max_items, **filters)
             await write_records(stream, output_format, kind=kind)
@@ -170,6 +183,7 @@ def users_modify(
     """Change the role and/or state of users (IDs as arguments, in a file or on stdin)."""
     if role_id is None and state is None:
         raise UsageFailure("give --role-id, --state or both")
+    _checked_option("--role-id", check_role_id, role_id)
     ids = read_ids(user_ids, source, CHECKS["user"], "user ID")
     _changes(
         target,
@@ -218,6 +232,8 @@ def api_keys_modify(
     """Change the role, state or address limits of API keys, in bulk."""
     if role_id is None and enabled is None and not allowed_cidrs:
         raise UsageFailure("give --role-id, --enable/--disable or --allowed-cidr")
+    _checked_option("--role-id", check_role_id, role_id)
+    _checked_option("--allowed-cidr", check_ip_networks, allowed_cidrs or None)
     ids = read_ids(key_ids, source, CHECKS["api_key"], "API key ID")
     _changes(
         target,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import attrs
 
 from ._rights import Rights
 
 __all__ = ["AdministratorRole", "Rights"]
+
+
+def _ids(values: Iterable[int] | None) -> tuple[int, ...] | None:
+    """Any iterable of IDs as a tuple (typed, so that type checkers take a list too)."""
+    return None if values is None else tuple(values)
 
 
 @attrs.frozen(kw_only=True)
@@ -34,12 +41,6 @@ class AdministratorRole:
     allow_user_interface: bool | None = None
     allow_web_service: bool | None = None
     rights: Rights | None = None
-    computer_ids: tuple[int, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
-    computer_group_ids: tuple[int, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
-    policy_ids: tuple[int, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
+    computer_ids: tuple[int, ...] | None = attrs.field(default=None, converter=_ids)
+    computer_group_ids: tuple[int, ...] | None = attrs.field(default=None, converter=_ids)
+    policy_ids: tuple[int, ...] | None = attrs.field(default=None, converter=_ids)

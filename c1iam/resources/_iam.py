@@ -10,7 +10,7 @@ arguments and calls these; requests, paging and decoding are here, once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import attrs
@@ -73,7 +73,11 @@ class IamCollection(Generic[ModelT]):
             cursor=cursor,
             max_items=max_items,
         )
-        return self._session._stream(pager, structurer(self.model))
+        return self._session._stream(pager, self._reader())
+
+    def _reader(self) -> Callable[[Any], ModelT]:
+        """How this collection reads an item from a describe, a modify or a list."""
+        return structurer(self.model)
 
     async def _create(self, body: Any) -> ModelT:
         return structure(await self._create_answer(body), self.model)
@@ -93,7 +97,7 @@ class IamCollection(Generic[ModelT]):
 
     async def _describe(self, item_id: Any) -> ModelT:
         call = self._item_call("GET", item_id)
-        return structure(await self._session._request(call), self.model)
+        return self._reader()(await self._session._request(call))
 
     async def _modify(self, item_id: Any, changes: Any) -> ModelT:
         """Send `changes`, a model whose fields are what the public `modify` takes."""
@@ -103,7 +107,7 @@ class IamCollection(Generic[ModelT]):
             # An empty modification would be a wasted call at best.
             names = ", ".join(f"{field.name}=" for field in attrs.fields(type(changes)))
             raise InvalidArgument(f"modify needs at least one of {names}")
-        return structure(await self._session._request(call), self.model)
+        return self._reader()(await self._session._request(call))
 
     async def _delete(self, item_id: Any) -> None:
         call = self._item_call("DELETE", item_id)

@@ -6,9 +6,10 @@ tests/data/workload-administrator-roles.openapi.json.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Final
 
-from .._arguments import check_int32_id
+from .._arguments import check_flag, check_int32_id, check_str, check_text, optional
 from .._converter import structurer, unstructure
 from .._errors import InvalidArgument, ProtocolError
 from .._pagers import IdPager
@@ -21,9 +22,50 @@ from ._base import Requester
 __all__ = ["AdministratorRoles"]
 
 
+def _check_ids(name: str, values: Any) -> tuple[int, ...]:
+    """`values` if every one is an ID the spec allows (a positive int32; ints only, as the
+    body carries them as they are)."""
+    for value in values:
+        if isinstance(value, str):
+            raise InvalidArgument(f"{name} must hold ints, got {value!r}")
+        check_int32_id(name, value)
+    return tuple(values)
+
+
+def _check_rights(name: str, value: Any) -> Any:
+    """`value` if it is a rights tree: string keys, each a bool or a tree again."""
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(f"{name} must be a dict of rights, got {value!r}")
+    for key, right in value.items():
+        if not isinstance(key, str):
+            raise InvalidArgument(f"{name} keys must be strings, got {key!r}")
+        if not isinstance(right, bool):
+            _check_rights(f"{name}[{key!r}]", right)
+    return value
+
+
+# What each field a role sends must be (the OpenAPI spec's types); `id`, `urn` and
+# `immutable` are read-only, never sent.
+_ROLE_CHECKS: Final[Mapping[str, Callable[[str, Any], Any]]] = {
+    "name": check_text,
+    "description": check_str,
+    "can_only_manipulate_users_with_equal_or_lesser_rights": check_flag,
+    "all_computers": check_flag,
+    "all_policies": check_flag,
+    "allow_user_interface": check_flag,
+    "allow_web_service": check_flag,
+    "rights": _check_rights,
+    "computer_ids": _check_ids,
+    "computer_group_ids": _check_ids,
+    "policy_ids": _check_ids,
+}
+
+
 def _role_body(role: AdministratorRole, *, operation: str) -> dict[str, Any]:
     if not isinstance(role, AdministratorRole):
         raise InvalidArgument(f"{operation} takes a c1iam.AdministratorRole, got {role!r}")
+    for name, check in _ROLE_CHECKS.items():
+        optional(check, f"AdministratorRole.{name}", getattr(role, name))
     # Only fields with a value, and never the read-only ID, urn and immutable.
     body: dict[str, Any] = unstructure(role)
     return body

@@ -18,7 +18,7 @@ from .._arguments import (
     optional,
 )
 from .._auth import Secret
-from .._converter import structure
+from .._converter import structure, structurer
 from .._errors import ProtocolError
 from ..models.api_keys import ApiKey, ApiKeyChanges
 from ._iam import ListedByRole
@@ -70,6 +70,17 @@ class ApiKeys(ListedByRole[ApiKey]):
             raise failure
         assert created is not None
         return created
+
+    def _reader(self) -> Callable[[Any], ApiKey]:
+        """A key read from anything but its create has no secret, even if an answer held
+        one: the service shows it once, and a value read elsewhere need not be usable."""
+        read = structurer(ApiKey)
+
+        def without_secret(answer: Any) -> ApiKey:
+            key = read(answer)
+            return key if key.secret is None else attrs.evolve(key, secret=None)
+
+        return without_secret
 
     async def describe(self, api_key_id: str) -> ApiKey:
         """One API key (without its secret); `NotFound` if there is none with this ID."""
