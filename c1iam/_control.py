@@ -932,8 +932,26 @@ class Governor:
             return None
         held = max(0.0, hold.until - now) if hold is not None else 0.0
         rate = self.rate
+        self.bucket.delay(now)  # (its tokens as of now: saved while every slot was busy)
         paced = 0.0 if rate is None else max(0.0, ahead + 1 - self.bucket.tokens) / rate
-        return held + paced
+        return held + max(paced, self._window_estimate(now, ahead))
+
+    def _window_estimate(self, now: float, ahead: int) -> float:
+        """Seconds until a learned window has room for `ahead` more calls and one (0.0: no
+        window rules): each call goes when the call `window_calls` before it, in the
+        books or ahead of it, has aged out."""
+        if not self._windowed():
+            return 0.0
+        assert self.window_calls is not None
+        span = self._age_books(now)
+        first = max(now, self._window_not_before)
+        calls = self.window_calls
+        leaves = list(self._window_log)
+        for _ in range(ahead + 1):
+            # (A fail-fast session's queue is at most a deadline's worth: this stays short.)
+            before = len(leaves) - calls
+            leaves.append(first if before < 0 else max(first, leaves[before] + span))
+        return leaves[-1] - now
 
     def adopt(self, rate: float, mode: Mode, now: float, *, hold_until: float | None) -> None:
         """Start from what other sessions on the same key learned (a shared throttle's

@@ -14,7 +14,8 @@ everything at once, in one place:
   session nothing, so a hostile value neither pauses nor slows the rest; `attempts`
   counts real failures only (5xx and transport errors), while refusals (429) are bounded
   by the deadline alone; the deadline counts the call's own time (sending, and waiting
-  to retry), not time queued for a turn: a bulk job queues by design. With `fail_fast`
+  to retry, a probe's wait for the session's next probe included), not time queued for
+  a turn: a bulk job queues by design. With `fail_fast`
   nothing sleeps for a retry and the deadline bounds the whole call, queueing included.
 """
 
@@ -55,9 +56,10 @@ class RetryPolicy:
       errors); 1 disables those retries. A 429 is not an attempt: it is retried while the
       deadline allows.
     - `deadline` (120 s): no retry starts later than this into the call's own time
-      (sending and waiting to retry; time queued for a turn does not count, a bulk job
-      queues by design); `None`: no limit. With `fail_fast` it bounds the whole call,
-      queueing included: a call that cannot be sent in time raises `RateLimited` unsent.
+      (sending and waiting to retry, a probe's wait for the next probe included; time
+      queued for a turn does not count, a bulk job queues by design); `None`: no limit.
+      With `fail_fast` it bounds the whole call, queueing included: a call that cannot
+      be sent in time raises `RateLimited` unsent.
     - `backoff_base` (0.5 s), `backoff_max` (30 s): the exponential wait with full jitter used
       when the server gave no `Retry-After`: uniform in [0, min(max, base * 2**retry)]; for a
       429, at most `4 * base` (the session's throttle paces every call after a 429).

@@ -328,8 +328,13 @@ class Session:
         own_time = 0.0  # sending and waiting to retry; not queueing (see RetryPolicy)
         attempts = retries = 0
         not_before: float | None = None
+        probed = False  # the last try was the session's probe, and failed
         while True:
             ticket = await throttle.acquire(not_before=not_before, give_up_at=give_up_at)
+            if probed and give_up_at is None:
+                # A failed probe retries when the session's hold lets the next probe out:
+                # that wait is its own wait to retry, not queueing, and counts.
+                own_time += ticket.queued
             try:
                 response = await transport.send(
                     request.for_attempt(retries + 1, queued_for=ticket.queued)
@@ -370,6 +375,7 @@ class Session:
                 )
                 raise failure
             retries += 1
+            probed = ticket.probe
             own_time += decision.retry_in
             not_before = now + decision.retry_in
             logger.debug(

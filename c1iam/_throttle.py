@@ -193,7 +193,14 @@ class Throttle:
             self._joining = asyncio.ensure_future(
                 self._store.start(learn=self._learn, snapshot=self._snapshot, adopt=self._adopt)
             )
-        await asyncio.shield(self._joining)
+        try:
+            await asyncio.shield(self._joining)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and (task is None or not task.cancelling()):
+                # `aclose` cancelled the join, not this call's caller.
+                raise _closed() from None
+            raise
         requeued = False
         while True:
             ticket = await self._local_turn(not_before, give_up_at, requeued=requeued)
@@ -255,7 +262,9 @@ class Throttle:
         if give_up_at is not None:
             estimate = self._governor.wait_estimate(now, ahead=len(self._ready))
             if estimate is not None and now + estimate > give_up_at:
-                raise _too_late(estimate)
+                estimate = self._governor.wait_estimate(now, ahead=self._ahead())
+                if estimate is not None and now + estimate > give_up_at:
+                    raise _too_late(estimate)
         waiter = _Waiter(asyncio.get_running_loop().create_future(), now)
         if retry_later:
             assert not_before is not None
@@ -269,7 +278,16 @@ class Throttle:
             heapq.heappush(self._deadlines, (give_up_at, next(self._order), waiter))
         self._dispatch()
         # Cancelling the task cancels the future: the dispatcher skips it.
-        ticket = await waiter.future
+        try:
+            ticket = await waiter.future
+        except asyncio.CancelledError:
+            future = waiter.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                # Granted in the same step as this call was cancelled: nobody holds the
+                # ticket. Give its slot back (and a probe's place), unsent.
+                self.finish(future.result())
+                self._sent -= 1
+            raise
         self._governor.departed(ticket.sent_at, self._clock.monotonic())
         return ticket
 
@@ -382,6 +400,12 @@ class Throttle:
                 await self._sleep_or_until(until - now, event)
                 return
 
+    def _ahead(self) -> int:
+        """Calls due now that still wait for a turn: a cancelled one stays in the queue
+        until the dispatcher reaches it. (Counted only before refusing a call for its
+        deadline: a fail-fast session's queue holds at most a deadline's worth.)"""
+        return sum(1 for waiter in self._ready if not waiter.future.done())
+
     def _slot_free(self, now: float) -> bool:
         in_flight = self._max_concurrency - self._free_slots
         return in_flight < self._governor.in_flight_limit(self._max_concurrency, now)
@@ -408,11 +432,13 @@ class Throttle:
         while self._deadlines and self._deadlines[0][0] <= now:
             _, _, waiter = heapq.heappop(self._deadlines)
             if not waiter.future.done():
-                estimate = self._governor.wait_estimate(now, ahead=len(self._ready))
+                estimate = self._governor.wait_estimate(now, ahead=self._ahead())
                 waiter.future.set_exception(_too_late(estimate))
         due: list[_Waiter] = []
         while self._retrying and self._retrying[0][0] <= now:
-            due.append(heapq.heappop(self._retrying)[2])
+            waiter = heapq.heappop(self._retrying)[2]
+            if not waiter.future.done():  # (not cancelled, nor past its deadline)
+                due.append(waiter)
         self._ready.extendleft(reversed(due))  # retries first, the earliest due first
         wait = math.inf
         while self._ready and self._slot_free(now):

@@ -1419,3 +1419,26 @@ def test_full_books_take_another_sessions_call_in_order() -> None:
     assert len(log) == 10_000
     assert log[0] == 0.001  # the oldest made room
     assert list(log) == sorted(log)
+
+
+def test_the_wait_estimate_counts_a_full_learned_window() -> None:
+    # A fail-fast call is refused at once, with the real wait, when the learned window
+    # has no room before its deadline (it used to be told it could leave at once).
+    governor = _learned_window(60.0, floor=60.0, calls=3)
+    for sent_at in (0.0, 0.1, 0.2):
+        _send(governor, sent_at)
+        governor.on_answer(Answer.ACCEPTED, sent_at=sent_at, now=sent_at + 0.001, probe=False)
+    wait, _ = governor.admit(1.0)
+    assert wait > 58.0
+    assert governor.wait_estimate(1.0, ahead=0) == pytest.approx(wait)
+    # Two more ahead: the third call of the books must age out first.
+    assert governor.wait_estimate(1.0, ahead=2) == pytest.approx(wait + 0.2)
+    # Beyond the books: the fourth waits for the first of those three to age out.
+    assert governor.wait_estimate(1.0, ahead=3) == pytest.approx(2 * wait + 1.0)
+
+
+def test_the_wait_estimate_counts_tokens_saved_since_the_last_turn() -> None:
+    # At 1/s, the last turn 5 s ago: a token is saved, and the next call may leave at once.
+    governor = _governor(rate=1.0)
+    _send(governor, 0.0)
+    assert governor.wait_estimate(5.0, ahead=0) == 0.0

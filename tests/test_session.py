@@ -387,3 +387,45 @@ async def test_fail_fast_calls_beyond_the_deadline_are_refused_unsent(
     assert took <= 1.0 + 1e-6
     assert all(r.retry_after is not None for r in refused)
     assert len(fake.requests) == len(succeeded)  # the refused ones were never sent
+
+
+async def test_cancelling_a_queued_call_as_another_returns_leaks_no_slot(
+    fake: FakeCloudOne,
+) -> None:
+    # A speculative call, cancelled as soon as another returned: with one slot, that
+    # answer hands it the slot in the same step. The slot must come back.
+    async with connect(fake, max_concurrency=1) as session:
+        first, second, third = list(fake.users)[:3]
+        speculative = asyncio.ensure_future(session.users.describe(second))
+        await session.users.describe(first)
+        speculative.cancel()
+        await asyncio.gather(speculative, return_exceptions=True)
+        assert session.stats().in_flight == 0
+        user = await asyncio.wait_for(session.users.describe(third), timeout=2.0)
+    assert user.id == third
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "error"),
+    [(503, "2", c1iam.ServiceUnavailable), (429, None, c1iam.RateLimited)],
+)
+async def test_a_call_probing_for_the_session_gives_up_when_its_deadline_is_spent(
+    fake: FakeCloudOne,
+    clock: FakeClock,
+    status: int,
+    retry_after: str | None,
+    error: type[c1iam.APIError],
+) -> None:
+    # An outage (503s) or a spent quota (429s, no Retry-After) that does not end: a lone
+    # call probes it, and its waits for the next probe are its own waits to retry.
+    fake.inject(Fault.status(status, retry_after=retry_after, times=1000))
+    async with connect(fake, clock=clock, retry=c1iam.RetryPolicy(deadline=10.0)) as session:
+        started = clock.monotonic()
+        with pytest.raises(error):
+            await session.users.describe(next(iter(fake.users)))
+        took = clock.monotonic() - started
+    # Bounded (it ran 2,000 s, a thousand tries, before): the deadline counts the call's
+    # own time, not the turns it queued for at the rate the session cut to before it held,
+    # and a retry that would start past it is not made, so it ends near the deadline.
+    assert 5.0 <= took <= 20.0
+    assert len(fake.requests) < 100

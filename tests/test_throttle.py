@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
+from typing import Any
 
 import pytest
 
@@ -283,4 +285,142 @@ async def test_a_shared_schedule_books_turns_spaced_strictly_as_such(clock: Fake
     throttle.finish(await throttle.acquire(), Answer.REFUSED)
     throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
     assert [strict for _, strict in store.bookings] == [False, False, True]
+    await throttle.aclose()
+
+
+# -- cancellation, closing and deadlines in the gaps between steps ---------------------------
+
+
+async def test_a_call_cancelled_as_its_turn_is_granted_gives_its_slot_back(
+    clock: FakeClock,
+) -> None:
+    # One slot: the first call's answer grants the queued call its turn, and the queued
+    # call's task is cancelled before it runs again (a timeout, a task group cancelled, a
+    # web request dropped, in that same step). Nobody holds the ticket: the slot is free.
+    throttle = _throttle(clock, slots=1)
+    first = await throttle.acquire()
+    second = asyncio.ensure_future(throttle.acquire())
+    await _settle()
+    throttle.finish(first, Answer.ACCEPTED)  # grants the slot to `second`
+    assert throttle.stats().in_flight == 1
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    stats = throttle.stats()
+    assert (stats.in_flight, stats.sent) == (0, 1)
+    third = await asyncio.wait_for(throttle.acquire(), timeout=1.0)
+    throttle.finish(third, Answer.ACCEPTED)
+    await throttle.aclose()
+
+
+async def test_a_probe_cancelled_as_it_is_granted_lets_the_next_probe_go(
+    clock: FakeClock,
+) -> None:
+    throttle = _throttle(clock, rate=10.0, slots=4)
+    tickets = [await throttle.acquire() for _ in range(4)]
+    for ticket in tickets[:3]:
+        throttle.finish(ticket, Answer.UNAVAILABLE)  # 503s in a row: an outage, probing
+    assert throttle.stats().mode == "probing"
+    first = asyncio.ensure_future(throttle.acquire())
+    await asyncio.sleep(0)
+    clock.advance(1.0)  # the first probe is due
+    throttle.finish(tickets[3], Answer.NOTHING)  # the dispatcher grants the probe to `first`
+    first.cancel()  # ... whose task is cancelled before it ran again
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    probe = await asyncio.wait_for(throttle.acquire(), timeout=1.0)
+    assert probe.probe
+    throttle.finish(probe, Answer.ACCEPTED)
+    assert throttle.stats().mode != "probing"
+    await throttle.aclose()
+
+
+class _SlowJoinStore(LocalStore):
+    """A shared store whose join takes a while (Redis slow to answer, up to its timeout)."""
+
+    shared = True
+
+    async def start(self, *, learn: Any, snapshot: Any, adopt: Any) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_closing_while_the_shared_join_is_slow_ends_waiting_calls_with_closed(
+    clock: FakeClock,
+) -> None:
+    # `aclose` cancels the join; the calls waiting for it were not cancelled by anyone,
+    # and end as every waiting call does: with "the session is closed".
+    throttle = Throttle(
+        max_concurrency=4, rate=None, pause_threshold=5.0, clock=clock, store=_SlowJoinStore()
+    )
+    call = asyncio.ensure_future(throttle.acquire())
+    await _settle()
+    await throttle.aclose()
+    await _settle()
+    assert call.done()
+    assert not call.cancelled()
+    with pytest.raises(c1iam.C1IAMError, match="closed"):
+        call.result()
+    # A caller's own cancellation stays a cancellation.
+    throttle = Throttle(
+        max_concurrency=4, rate=None, pause_threshold=5.0, clock=clock, store=_SlowJoinStore()
+    )
+    call = asyncio.ensure_future(throttle.acquire())
+    await _settle()
+    call.cancel()
+    await _settle()
+    assert call.cancelled()
+    await throttle.aclose()
+
+
+async def test_fail_fast_is_refused_at_once_when_a_learned_window_is_full(
+    clock: FakeClock,
+) -> None:
+    throttle = _throttle(clock, slots=4)
+    governor = throttle._governor
+    governor.window, governor.window_floor, governor.window_calls = 60.0, 60.0, 3
+    governor._next_growth_test = math.inf
+    for _ in range(3):
+        ticket = await throttle.acquire()
+        clock.advance(0.1)
+        throttle.finish(ticket, Answer.ACCEPTED)
+    started = clock.monotonic()
+    with pytest.raises(c1iam.RateLimited) as raised:
+        await throttle.acquire(give_up_at=started + 5.0)
+    assert clock.monotonic() == started  # at once, unsent
+    assert raised.value.retry_after is not None
+    assert raised.value.retry_after > 59.0
+    await throttle.aclose()
+
+
+async def test_cancelled_calls_do_not_count_against_a_fail_fast_deadline(
+    clock: FakeClock,
+) -> None:
+    # 10/s: three calls queued, thirty more queued behind them and cancelled (their
+    # clients went away). A call with a 1 s deadline has three ahead: it leaves in 0.4 s.
+    throttle = _throttle(clock, rate=10.0, slots=100)
+    throttle.finish(await throttle.acquire(), Answer.ACCEPTED)
+    live = [asyncio.ensure_future(throttle.acquire()) for _ in range(3)]
+    gone = [asyncio.ensure_future(throttle.acquire()) for _ in range(30)]
+    await asyncio.sleep(0)
+    for task in gone:
+        task.cancel()
+    started = clock.monotonic()
+    ticket = await throttle.acquire(give_up_at=started + 1.0)
+    assert ticket.sent_at - started == pytest.approx(0.4)
+    await throttle.aclose()
+    await asyncio.gather(*live, *gone, return_exceptions=True)
+
+
+async def test_fail_fast_is_not_refused_for_a_rate_wait_already_over(clock: FakeClock) -> None:
+    # 1/s, one slot, a call in flight for 5 s: a token was saved meanwhile. A call with a
+    # 0.5 s deadline waits for the slot only, and leaves when the slow call is answered.
+    throttle = _throttle(clock, rate=1.0, slots=1)
+    slow = await throttle.acquire()
+    clock.advance(5.0)
+    call = asyncio.ensure_future(throttle.acquire(give_up_at=clock.monotonic() + 0.5))
+    await asyncio.sleep(0)
+    clock.advance(0.1)
+    throttle.finish(slow, Answer.ACCEPTED)
+    ticket = await call
+    assert ticket.sent_at == pytest.approx(slow.sent_at + 5.1)
     await throttle.aclose()
