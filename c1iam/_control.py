@@ -774,6 +774,11 @@ class Governor:
         else:
             log.insert(bisect.bisect_right(log, sent_at), sent_at)
 
+    def unsent(self, sent_at: float) -> None:
+        """The turn granted at `sent_at` was given back unsent (its caller cancelled, or a
+        shared hold began): a learned window's books do not count it."""
+        self._unbook(sent_at)
+
     def _unbook(self, sent_at: float) -> bool:
         """Strike a call out of the window's books (a refused call does not count in a
         window); False if it was not in them."""

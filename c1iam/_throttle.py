@@ -208,12 +208,11 @@ class Throttle:
                 if await self._book(ticket, give_up_at):
                     return ticket
             except BaseException:
-                self.finish(ticket)
+                self._give_back(ticket)
                 raise
             # A hold began (another session's, often) while this turn waited to book:
             # give the turn back, unsent, and queue again ahead of new calls.
-            self.finish(ticket)
-            self._sent -= 1
+            self._give_back(ticket)
             not_before, requeued = self._clock.monotonic(), True
 
     async def _book(self, ticket: Ticket, give_up_at: float | None) -> bool:
@@ -285,11 +284,16 @@ class Throttle:
             if future.done() and not future.cancelled() and future.exception() is None:
                 # Granted in the same step as this call was cancelled: nobody holds the
                 # ticket. Give its slot back (and a probe's place), unsent.
-                self.finish(future.result())
-                self._sent -= 1
+                self._give_back(future.result())
             raise
         self._governor.departed(ticket.sent_at, self._clock.monotonic())
         return ticket
+
+    def _give_back(self, ticket: Ticket) -> None:
+        """A granted turn that was never sent: its slot back, and out of a window's books."""
+        self._governor.unsent(ticket.sent_at)
+        self.finish(ticket)
+        self._sent -= 1
 
     def finish(
         self,

@@ -313,6 +313,29 @@ async def test_a_call_cancelled_as_its_turn_is_granted_gives_its_slot_back(
     await throttle.aclose()
 
 
+async def test_a_turn_given_back_unsent_is_not_counted_in_a_learned_window(
+    clock: FakeClock,
+) -> None:
+    # A learned window of 3 calls a minute: a turn its caller never sent must not take
+    # one of the three for a minute.
+    throttle = _throttle(clock, slots=1)
+    governor = throttle._governor
+    governor.window, governor.window_floor, governor.window_calls = 60.0, 60.0, 3
+    governor._next_growth_test = math.inf
+    first = await throttle.acquire()
+    cancelled = asyncio.ensure_future(throttle.acquire())
+    await _settle()
+    throttle.finish(first, Answer.ACCEPTED)  # grants `cancelled` its turn...
+    cancelled.cancel()  # ... whose caller is gone before it ran again
+    await asyncio.gather(cancelled, return_exceptions=True)
+    started = clock.monotonic()
+    for _ in range(2):  # the second and third of the window's calls
+        ticket = await throttle.acquire()
+        assert ticket.sent_at == started
+        throttle.finish(ticket, Answer.ACCEPTED)
+    await throttle.aclose()
+
+
 async def test_a_probe_cancelled_as_it_is_granted_lets_the_next_probe_go(
     clock: FakeClock,
 ) -> None:
