@@ -140,13 +140,16 @@ _ANSWERS_BY_CODE: Final = {code: answer for answer, code in _ANSWER_CODES.items(
 
 
 def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password, for messages: nor its query, where redis-py also
+    takes one (`?password=...`)."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return urlunsplit(parts._replace(netloc=user + netloc))
+    if parts.query:
+        parts = parts._replace(query="***")
+    if parts.password is not None:
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        user = f"{parts.username}:***@" if parts.username else "***@"
+        parts = parts._replace(netloc=user + netloc)
+    return urlunsplit(parts)
 
 
 class RedisStore:

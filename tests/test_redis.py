@@ -164,10 +164,17 @@ async def test_a_late_joiner_starts_at_the_learned_rate(
             assert other.stats().rate is None
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2-password@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password=hunter2-password",
+    ],
+)
 async def test_unreachable_redis_throttles_alone_with_one_warning(
-    fake: FakeCloudOne, caplog: pytest.LogCaptureFixture
+    fake: FakeCloudOne, caplog: pytest.LogCaptureFixture, url: str
 ) -> None:
-    url = f"redis://:hunter2-password@127.0.0.1:{free_port()}/0"
+    url = url.format(port=free_port())
     caplog.set_level(logging.WARNING, logger="c1iam")
     async with shared_session(fake, url, "c1iam-test-unreachable") as session:
         results = await asyncio.gather(*(session.users.describe(u) for u in list(fake.users)[:10]))
