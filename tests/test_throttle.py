@@ -313,15 +313,20 @@ async def test_a_call_cancelled_as_its_turn_is_granted_gives_its_slot_back(
     await throttle.aclose()
 
 
+def _with_learned_window(throttle: Throttle) -> Throttle:
+    """`throttle` as after a sliding window's first block: 3 calls in any 60 s."""
+    governor = throttle._governor
+    governor.window, governor.window_floor, governor.window_calls = 60.0, 60.0, 3
+    governor._next_growth_test = math.inf
+    return throttle
+
+
 async def test_a_turn_given_back_unsent_is_not_counted_in_a_learned_window(
     clock: FakeClock,
 ) -> None:
     # A learned window of 3 calls a minute: a turn its caller never sent must not take
     # one of the three for a minute.
-    throttle = _throttle(clock, slots=1)
-    governor = throttle._governor
-    governor.window, governor.window_floor, governor.window_calls = 60.0, 60.0, 3
-    governor._next_growth_test = math.inf
+    throttle = _with_learned_window(_throttle(clock, slots=1))
     first = await throttle.acquire()
     cancelled = asyncio.ensure_future(throttle.acquire())
     await _settle()
@@ -398,10 +403,7 @@ async def test_closing_while_the_shared_join_is_slow_ends_waiting_calls_with_clo
 async def test_fail_fast_is_refused_at_once_when_a_learned_window_is_full(
     clock: FakeClock,
 ) -> None:
-    throttle = _throttle(clock, slots=4)
-    governor = throttle._governor
-    governor.window, governor.window_floor, governor.window_calls = 60.0, 60.0, 3
-    governor._next_growth_test = math.inf
+    throttle = _with_learned_window(_throttle(clock, slots=4))
     for _ in range(3):
         ticket = await throttle.acquire()
         clock.advance(0.1)
