@@ -56,6 +56,16 @@ async def run_bulk(
     lock = anyio.Lock()
     next_index = 0
     done = 0
+    # The error that stops the run (the source's, or `progress`'s), raised as it is once
+    # every worker has stopped: not wrapped in the task group's `ExceptionGroup`.
+    stopped_by: Exception | None = None
+
+    def stop(error: Exception) -> None:
+        nonlocal stopped_by
+        if stopped_by is None:
+            stopped_by = error
+        group.cancel_scope.cancel()
+
     if isinstance(items, AsyncIterable):
         async_source = aiter(items)
         sync_source = None
@@ -74,6 +84,9 @@ async def run_bulk(
                     assert sync_source is not None
                     item = next(sync_source)
             except (StopIteration, StopAsyncIteration):
+                return None
+            except Exception as error:
+                stop(error)
                 return None
             index, next_index = next_index, next_index + 1
             return index, item
@@ -95,11 +108,17 @@ async def run_bulk(
                 _forget_cancellation()
             done += 1
             if progress is not None:
-                progress(done, total)
+                try:
+                    progress(done, total)
+                except Exception as error:
+                    stop(error)
+                    return
 
     async with anyio.create_task_group() as group:
         for _ in range(workers):
             group.start_soon(worker)
+    if stopped_by is not None:
+        raise stopped_by
     return [results[index] for index in range(next_index)]
 
 

@@ -13,6 +13,7 @@ import enum
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
@@ -217,27 +218,30 @@ def parse_retry_after(
         if seconds != seconds or seconds in (float("inf"), float("-inf")):
             return None
         return max(0.0, seconds)
+    when = _http_date(text)
+    if when is None:
+        return None
+    reference = now
+    server_now = _http_date(response_date) if response_date is not None else None
+    # The server's own clock cancels a skew between the two clocks, but only a sane one:
+    # a `Date` of 1970 would turn a date into a wait of decades.
+    if server_now is not None and abs(server_now - now) <= MAX_CLOCK_SKEW:
+        reference = server_now
+    return max(0.0, when - reference)
+
+
+def _http_date(text: str) -> float | None:
+    """An HTTP-date as POSIX seconds, or `None` if it is none. RFC 9110 section 5.6.7: a
+    recipient accepts all three forms, and every one is GMT (the asctime form, and
+    RFC 5322's `-0000`, carry no zone: they are read as GMT too)."""
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # (A zone offset or a field of twenty digits overflows.)
         return None
-    if when.tzinfo is None:
-        return None  # RFC 9110 dates are GMT; anything else is not one.
-    reference = now
-    if response_date is not None:
-        try:
-            server_now = parsedate_to_datetime(response_date)
-        except (TypeError, ValueError, IndexError):
-            server_now = None
-        # The server's own clock cancels a skew between the two clocks, but only a sane
-        # one: a `Date` of 1970 would turn a date into a wait of decades.
-        if (
-            server_now is not None
-            and server_now.tzinfo is not None
-            and abs(server_now.timestamp() - now) <= MAX_CLOCK_SKEW
-        ):
-            reference = server_now.timestamp()
-    return max(0.0, when.timestamp() - reference)
 
 
 def _parse_json(body: bytes) -> tuple[Any, str | None]:

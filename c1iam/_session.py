@@ -289,7 +289,9 @@ class Session:
 
         Returns one `BulkResult` per item, in input order: its value, or the exception it
         raised (one failure does not stop the others). `items` may be a stream: it is
-        consumed as the run goes. `progress(done, total)` follows each item.
+        consumed as the run goes. `progress(done, total)` follows each item. An error of
+        `items` itself (a stream that fails) or of `progress` stops the run and is raised
+        as it is.
 
         ```python
         results = await session.bulk(

@@ -184,6 +184,35 @@ def test_unreadable_retry_after_is_none(value: str | None) -> None:
     assert parse_retry_after(value, now=0.0) is None
 
 
+def test_retry_after_in_every_http_date_form() -> None:
+    # RFC 9110 section 5.6.7: a recipient accepts all three forms, all of them GMT.
+    now = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC).timestamp()
+    for form in (
+        "Tue, 14 Nov 2023 22:15:20 GMT",  # IMF-fixdate
+        "Tuesday, 14-Nov-23 22:15:20 GMT",  # RFC 850
+        "Tue Nov 14 22:15:20 2023",  # asctime: no zone, GMT
+    ):
+        assert parse_retry_after(form, now=now) == 120.0, form
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Wed, 21 Oct 2099 07:28:00 +99999999999999999999",
+        "Wed, 99999999999999999999 Oct 2015 07:28:00 GMT",
+    ],
+)
+def test_a_date_whose_fields_overflow_is_no_date(value: str) -> None:
+    assert parse_retry_after(value, now=0.0) is None
+    assert parse_retry_after("Tue, 14 Nov 2023 22:15:20 GMT", now=0.0, response_date=value)
+
+
+@given(value=st.text(max_size=60), date=st.text(max_size=60))
+def test_retry_after_never_raises(value: str, date: str) -> None:
+    parsed = parse_retry_after(value, now=1_700_000_000.0, response_date=date)
+    assert parsed is None or parsed >= 0.0
+
+
 def test_a_retry_after_in_the_past_means_now() -> None:
     past = format_datetime(datetime(2000, 1, 1, tzinfo=UTC), usegmt=True)
     assert parse_retry_after(past, now=datetime(2026, 1, 1, tzinfo=UTC).timestamp()) == 0.0

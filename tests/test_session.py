@@ -297,6 +297,30 @@ async def test_bulk_over_a_stream(fake: FakeCloudOne, session: c1iam.Session) ->
     assert sorted(r.item.id for r in results if r.ok) == sorted(fake.users)
 
 
+async def test_bulk_over_a_stream_that_fails_raises_the_streams_error(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    # The source's error stops the run, raised as it is (not in an ExceptionGroup): a
+    # caller's `except c1iam.C1IAMError` catches it.
+    fake.inject(Fault.status(404, path="^/users$", method="GET"))
+
+    async def describe(user: c1iam.User) -> c1iam.User:
+        return await session.users.describe(user.id)
+
+    with pytest.raises(c1iam.NotFound):
+        await session.bulk(describe, session.users.list(page_size=7))
+
+
+async def test_bulk_stops_with_the_error_of_its_progress_callback(
+    fake: FakeCloudOne, session: c1iam.Session
+) -> None:
+    def progress(done: int, total: int | None) -> None:
+        raise RuntimeError("the progress bar broke")
+
+    with pytest.raises(RuntimeError, match="progress bar"):
+        await session.bulk(session.users.describe, list(fake.users), progress=progress)
+
+
 async def test_retries_are_logged_with_wait_and_reason(
     fake: FakeCloudOne, clocked: c1iam.Session, caplog: pytest.LogCaptureFixture
 ) -> None:
