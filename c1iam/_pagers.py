@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from ._arguments import check_page_size, check_positive_int, optional
+from ._arguments import INT32_MAX, check_page_size, check_positive_int, optional
 from ._errors import InvalidArgument, ProtocolError
 from ._sansio import Api, Call, expect_items
 
@@ -233,7 +233,13 @@ class IdPager:
         """The last ID seen, from a `Page.cursor` (0 to start)."""
         if cursor is None:
             return 0
-        if not isinstance(cursor, str) or not cursor.isdigit() or not cursor.isascii():
+        # (The last ID seen: an int32, as every role ID; a longer one would reach the server.)
+        if (
+            not isinstance(cursor, str)
+            or not cursor.isdigit()
+            or not cursor.isascii()
+            or int(cursor) > INT32_MAX
+        ):
             raise InvalidArgument(f"cursor must be a Page.cursor of this search, got {cursor!r}")
         return int(cursor)
 

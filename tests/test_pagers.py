@@ -280,6 +280,7 @@ def test_malformed_pages_are_protocol_errors(body: Any) -> None:
         (IdPager, {"cursor": "abc"}),
         (IdPager, {"cursor": "-1"}),
         (IdPager, {"cursor": "١٢"}),  # Arabic-Indic digits: isdigit() but not an ID
+        (IdPager, {"cursor": "99999999999999999999999"}),  # beyond any role ID (int32)
     ],
 )
 def test_bad_paging_arguments_are_refused(pager_class: type[Any], kwargs: dict[str, Any]) -> None:
