@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import os
+import pty
 import signal
 import sys
 import uuid
@@ -331,3 +333,46 @@ async def test_fake_server_refuses_bad_shapes_as_usage_errors(
     ran = await invoke("fake-server", "--port", "0", *arguments, env={})
     assert ran.code == 2
     assert message in ran.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [("audit", "--out", "{out}"), ("users", "list", "--format", "table")],
+)
+async def test_a_reader_gone_during_rich_output_exits_0(
+    tmp_path: Path, arguments: tuple[str, ...]
+) -> None:
+    # A broken pipe on stdout exits 0 quietly, rich's output included (rich's own
+    # handling exits 1).
+    command = " ".join(a.format(out=tmp_path / "out") for a in arguments)
+    async with FakeCloudOne(users=300, seed=4) as fake:
+        process = await asyncio.create_subprocess_exec(
+            "bash", "-c",
+            f"{sys.executable} -m c1iam {command} | true; echo \"exit=${{PIPESTATUS[0]}}\" >&2",
+            env=environment(fake), cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert stderr.decode() == "exit=0\n"
+
+
+async def test_csv_on_a_terminal_escapes_control_characters(tmp_path: Path) -> None:
+    # As the table does: an escape sequence in a name must not clear the screen or plant
+    # an OSC 8 link.
+    async with FakeCloudOne(users=0) as fake:
+        fake.add_user(name="\x1b[2Jx", email="a\x1b]8;;http://evil.example\x1b\\b@example.com")
+        controller, terminal = pty.openpty()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "c1iam", "users", "list", "--format", "csv",
+            env=environment(fake), cwd=tmp_path, stdout=terminal, stderr=terminal,
+        )  # fmt: skip
+        os.close(terminal)
+        await asyncio.wait_for(process.wait(), timeout=60)
+        shown = b""
+        with contextlib.suppress(OSError):  # (the terminal's end once the process exits)
+            while chunk := os.read(controller, 65536):
+                shown += chunk
+        os.close(controller)
+    assert process.returncode == 0, shown
+    assert b"\x1b" not in shown
+    assert b"\\x1b[2Jx" in shown

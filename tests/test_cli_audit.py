@@ -17,7 +17,7 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from c1iam.cli import _app
+from c1iam.cli import _app, _audit_command
 from c1iam.cli._findings import RULES
 from c1iam.cli._main import cli
 from c1iam.testing import FakeCloudOne, Fault
@@ -293,3 +293,73 @@ async def test_demo_after_the_subcommand(tmp_path: Path) -> None:
     ran = await invoke("users", "list", "--max-items", "3", "--format", "jsonl", "--demo", env={})
     assert ran.code == 0, ran.stderr
     assert len(ran.stdout.splitlines()) == 3
+
+
+def _report_as_of(out: Path) -> str:
+    for line in (out / "report.md").read_text().splitlines():
+        if line.startswith("- As of: "):
+            return line.removeprefix("- As of: ")
+    raise AssertionError("report.md has no 'As of' line")
+
+
+async def test_compare_reads_an_earlier_csv_a_spreadsheet_saved(tmp_path: Path) -> None:
+    # Saved by a spreadsheet: UTF-8 with a byte-order mark before "id".
+    async with FakeCloudOne(users=5) as fake:
+        assert (await audit(fake, tmp_path / "before")).code == 0
+        users = tmp_path / "before" / "users.csv"
+        users.write_text("\ufeff" + users.read_text(encoding="utf-8"), encoding="utf-8")
+        ran = await audit(fake, tmp_path / "after", "--compare", str(tmp_path / "before"))
+    assert ran.code == 0, ran.stderr
+    changes = json.loads((tmp_path / "after" / "changes.json").read_text())
+    assert changes["added"]["users"] == changes["removed"]["users"] == []
+
+
+async def test_compare_with_an_earlier_csv_missing_a_column_is_one_line(tmp_path: Path) -> None:
+    async with FakeCloudOne(users=5) as fake:
+        assert (await audit(fake, tmp_path / "before")).code == 0
+        users = tmp_path / "before" / "users.csv"
+        lines = users.read_text(encoding="utf-8").splitlines()
+        users.write_text("\n".join(",".join(line.split(",")[:2]) for line in lines) + "\n")
+        ran = await audit(fake, tmp_path / "after", "--compare", str(tmp_path / "before"))
+    assert ran.code == 1
+    (line,) = ran.stderr.strip().splitlines()
+    assert line.startswith("c1iam: error: --compare: ")
+    assert "users.csv lacks the column(s)" in line
+
+
+async def test_an_audit_interrupted_while_comparing_leaves_no_stale_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    async with FakeCloudOne(users=5) as fake:
+        earlier = await invoke(
+            "audit", "--out", str(out), "--as-of", "2026-01-01", env=env_for(fake)
+        )
+        assert earlier.code == 0, earlier.stderr
+        assert (await audit(fake, tmp_path / "previous")).code == 0
+
+        def interrupted(previous: Path, current: Path) -> dict[str, object]:
+            raise KeyboardInterrupt  # Ctrl-C while the CSVs are compared
+
+        monkeypatch.setattr(_audit_command, "compare", interrupted)
+        ran = await audit(fake, out, "--compare", str(tmp_path / "previous"))
+    assert ran.code != 0
+    # The new files are in place: no report of the earlier audit pretends to describe them.
+    assert json.loads((out / "findings.json").read_text())["as_of"] == NOW.isoformat().replace(
+        "+00:00", "Z"
+    )
+    assert not (out / "report.md").exists()
+
+
+async def test_an_audit_without_compare_leaves_no_earlier_changes(tmp_path: Path) -> None:
+    async with FakeCloudOne(users=5) as fake:
+        assert (await audit(fake, tmp_path / "a")).code == 0
+        assert (await audit(fake, tmp_path / "b", "--compare", str(tmp_path / "a"))).code == 0
+        assert (tmp_path / "b" / "changes.json").exists()
+        again = await audit(fake, tmp_path / "b")
+    assert again.code == 0, again.stderr
+    assert not (tmp_path / "b" / "changes.json").exists()
+    assert (
+        _report_as_of(tmp_path / "b")
+        == json.loads((tmp_path / "b" / "findings.json").read_text())["as_of"]
+    )

@@ -183,3 +183,12 @@ async def test_an_unusable_base_url_is_a_usage_error_in_one_line(fake: FakeCloud
     assert ran.stderr.strip().splitlines() == [
         "c1iam: error: --accounts-url has no usable host and port: 'https://example.com:99999/api'"
     ]
+
+
+async def test_accounts_modify_checks_its_alias_before_looking_up_the_account(
+    fake: FakeCloudOne,
+) -> None:
+    ran = await invoke("accounts", "modify", "--alias", "", env=env_for(fake))
+    assert ran.code == 2, (ran.stdout, ran.stderr)
+    assert len(ran.stderr.strip().splitlines()) == 1
+    assert fake.requests == []

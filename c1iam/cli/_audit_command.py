@@ -19,6 +19,7 @@ from ._app import EXIT_FINDINGS, Failure, Target, UsageFailure, cli, run
 from ._audit import SOURCES, AuditResult, atomic_file, check_writable, run_audit, write_json
 from ._drift import DriftError, compare, read_findings
 from ._findings import SEVERITIES, severity_at_least
+from ._output import StdoutConsole
 from ._report import CHANGE_LABELS, COUNT_LABELS, account_line, render_report
 from ._safe import printable
 
@@ -37,7 +38,7 @@ class FindingsFound(Failure):
 def _summary(result: AuditResult, changes: dict[str, Any] | None, out: Path) -> None:
     """What a person reads on the terminal: whose account, when, what was found."""
     document = result.document
-    console = Console(highlight=False, soft_wrap=True)
+    console = StdoutConsole(highlight=False, soft_wrap=True)
     console.print(
         Text(
             f"c1iam audit of account {printable(account_line(document))}, region "
@@ -159,6 +160,11 @@ def audit(
             )
 
     result = run(target, work, api="accounts")
+    # The new files are in place: an earlier audit's report and changes no longer
+    # describe them. Gone before anything else can fail or be interrupted, so that no
+    # stale report stands beside the new files.
+    for stale in ("report.md", "changes.json"):
+        (out / stale).unlink(missing_ok=True)
     changes = None
     if previous is not None:
         try:

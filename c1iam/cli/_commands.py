@@ -13,7 +13,7 @@ from typing import Any, Literal
 import click
 
 import c1iam
-from c1iam._arguments import check_ip_networks, check_role_id
+from c1iam._arguments import check_ip_networks, check_role_id, check_text
 from c1iam.models.users import UserState
 
 from ._app import CHECKS, Failure, Target, UsageFailure, cli, format_option, run
@@ -380,6 +380,7 @@ def accounts_modify(
     """Change the account (by default the one the key belongs to)."""
     if alias is None and mfa_required is None:
         raise UsageFailure("give --alias, --mfa-required or --no-mfa-required")
+    _checked_option("--alias", check_text, alias)  # (before the account's ID is looked up)
     if account_id is not None:
         read_ids([account_id], None, CHECKS["account"], "account ID")
 

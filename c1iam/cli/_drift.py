@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from ._audit import FILES
+from ._audit import FILES, SOURCES
+from ._columns import COLUMNS
 from ._findings import PRIVILEGE_RANK, privilege_of, usable_from_anywhere
 
 __all__ = ["CHANGES_SCHEMA_VERSION", "DriftError", "compare", "read_findings"]
@@ -23,6 +24,8 @@ __all__ = ["CHANGES_SCHEMA_VERSION", "DriftError", "compare", "read_findings"]
 CHANGES_SCHEMA_VERSION: Final = 1
 
 # Each kind of object: its file and the column that names it for people.
+# The columns an audit writes in each file: an earlier one must have them all to compare.
+_COLUMNS_READ: Final = {file_name: frozenset(COLUMNS[kind]) for _, file_name, kind, _ in SOURCES}
 _KINDS: Final = {
     "users": (FILES["users"], "email"),
     "api_keys": (FILES["api keys"], "alias"),
@@ -63,8 +66,13 @@ def _rows(directory: Path, file_name: str) -> dict[str, dict[str, str]] | None:
     path = directory / file_name
     if not path.exists():
         return None
-    with path.open(newline="", encoding="utf-8") as file:
-        return {row["id"]: row for row in csv.DictReader(file)}
+    # (utf-8-sig: a spreadsheet that saved the file put a byte-order mark before "id".)
+    with path.open(newline="", encoding="utf-8-sig") as file:
+        reader = csv.DictReader(file)
+        missing = _COLUMNS_READ[file_name] - set(reader.fieldnames or ())
+        if missing:
+            raise DriftError(f"{path} lacks the column(s) {', '.join(sorted(missing))}")
+        return {row["id"]: row for row in reader}
 
 
 def _ranks(roles: dict[str, dict[str, str]] | None) -> dict[str, int]:

@@ -20,9 +20,18 @@ from rich.text import Text
 from ._columns import COLUMNS, TABLE_COLUMNS, Kind, cell, csv_row
 from ._safe import csv_cell, printable
 
-__all__ = ["FORMATS", "write_records"]
+__all__ = ["FORMATS", "StdoutConsole", "write_records"]
 
 FORMATS: Final = ("table", "jsonl", "csv")
+
+
+class StdoutConsole(Console):
+    """rich's console on stdout, whose closed pipe (`c1iam ... | head`) ends the command
+    quietly, exit 0, as any other write to it does: rich's own handling exits 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def _json_value(value: Any) -> Any:
@@ -60,8 +69,12 @@ async def write_records(
     elif output_format == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow([csv_cell(column) for column in COLUMNS[kind]])
+        # On a terminal, control characters are escaped as in a table (a file keeps the
+        # values as they are: they are data there, and quoted).
+        on_terminal = sys.stdout.isatty()
         async for record in _each(records):
-            writer.writerow(csv_row(record, kind))
+            row = csv_row(record, kind)
+            writer.writerow([printable(value) for value in row] if on_terminal else row)
             sys.stdout.flush()
     else:
         table = Table()
@@ -70,4 +83,4 @@ async def write_records(
         async for record in _each(records):
             # Text, not a markup string: "[bold]" in a name stays "[bold]".
             table.add_row(*(Text(printable(cell(getattr(record, c)))) for c in TABLE_COLUMNS[kind]))
-        Console().print(table)
+        StdoutConsole().print(table)
