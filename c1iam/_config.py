@@ -83,18 +83,16 @@ def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and "localhost": hosts that never leave this machine."""
     if host.lower() in _LOOPBACK_NAMES:
         return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    address = _ip_address(host)
+    return address is not None and address.is_loopback
 
 
-def _is_ip_address(host: str) -> bool:
+def _ip_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address, or `None` for a name."""
     try:
-        ipaddress.ip_address(host)
+        return ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def check_base_url(url: str, *, name: str) -> str:
@@ -110,7 +108,7 @@ def check_base_url(url: str, *, name: str) -> str:
         raise InvalidArgument(f"{name} must be an absolute http(s) URL, got {url!r}")
     try:
         parts.port  # noqa: B018 (read for its check: a port beyond 0-65535 raises)
-        if not _is_ip_address(parts.hostname):
+        if _ip_address(parts.hostname) is None:
             parts.hostname.encode("idna")  # an empty or over-long label raises
     except (ValueError, UnicodeError):
         raise InvalidArgument(f"{name} has no usable host and port: {url!r}") from None

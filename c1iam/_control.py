@@ -308,6 +308,18 @@ class TokenBucket:
         self._refill(now)
         self.tokens = min(self.tokens, 0.0)
 
+    def tokens_at(self, now: float) -> float:
+        """The tokens saved by `now`."""
+        self._refill(now)
+        return self.tokens
+
+    def next_token_at(self, when: float, now: float) -> None:
+        """Set the bucket so that its next token comes at `when` (at once if that has
+        passed), whatever it saved or spent before."""
+        assert self.rate is not None
+        self.updated = now
+        self.tokens = min(self.capacity, 1.0 - max(0.0, when - now) * self.rate)
+
     def _refill(self, now: float) -> None:
         if self.updated is not None and self.rate is not None:
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
@@ -937,8 +949,8 @@ class Governor:
             return None
         held = max(0.0, hold.until - now) if hold is not None else 0.0
         rate = self.rate
-        self.bucket.delay(now)  # (its tokens as of now: saved while every slot was busy)
-        paced = 0.0 if rate is None else max(0.0, ahead + 1 - self.bucket.tokens) / rate
+        # (The tokens as of now: saved while every slot was busy count.)
+        paced = 0.0 if rate is None else max(0.0, ahead + 1 - self.bucket.tokens_at(now)) / rate
         return held + max(paced, self._window_estimate(now, ahead))
 
     def _window_estimate(self, now: float, ahead: int) -> float:
@@ -1230,8 +1242,7 @@ class Governor:
         self._last_turn = turn_before
         next_turn = turn_before + 1.0 / rate
         self._refund_due = max(now, next_turn)
-        self.bucket.updated = now
-        self.bucket.tokens = min(self.bucket.capacity, 1.0 - max(0.0, next_turn - now) * rate)
+        self.bucket.next_token_at(next_turn, now)
         return True
 
     def _answered_together(self, now: float) -> bool:

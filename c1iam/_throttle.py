@@ -406,8 +406,9 @@ class Throttle:
 
     def _ahead(self) -> int:
         """Calls due now that still wait for a turn: a cancelled one stays in the queue
-        until the dispatcher reaches it. (Counted only before refusing a call for its
-        deadline: a fail-fast session's queue holds at most a deadline's worth.)"""
+        until the dispatcher reaches it. (Counted for `stats()`, and before refusing a
+        call for its deadline, not on every turn: a fail-fast session's queue holds at
+        most a deadline's worth.)"""
         return sum(1 for waiter in self._ready if not waiter.future.done())
 
     def _slot_free(self, now: float) -> bool:
@@ -504,8 +505,7 @@ class Throttle:
             rate=governor.rate,
             mode=governor.mode(now).value,
             in_flight=self._max_concurrency - self._free_slots,
-            queued=sum(1 for w in self._ready if not w.future.done())
-            + sum(1 for _, _, w in self._retrying if not w.future.done()),
+            queued=self._ahead() + sum(1 for _, _, w in self._retrying if not w.future.done()),
             sent=self._sent,
             retries=self._retries,
             rate_limited=governor.refused - self._remote_refused,
